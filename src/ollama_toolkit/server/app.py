@@ -4,76 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ollama_toolkit import __version__, config
 from ollama_toolkit.api.errors import APIError
 from ollama_toolkit.api.types import GenerateRequest, ShowRequest, VersionResponse
 from ollama_toolkit.engine.scheduler import Scheduler
+from ollama_toolkit.server import chat, manage
 from ollama_toolkit.server.body import parse_body
 from ollama_toolkit.server.generate import fold_generate, generate
 from ollama_toolkit.server.inference import ServerState
 from ollama_toolkit.server.models import list_models, running_models, show_model
+from ollama_toolkit.server.responses import error_response, get_state, respond
 from ollama_toolkit.store.bundled import ensure_bundled
 from ollama_toolkit.store.store import Store
 
 log = logging.getLogger(__name__)
-
-NDJSON = "application/x-ndjson"
-T = TypeVar("T", bound=BaseModel)
-
-
-def _error(message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _ndjson_line(item: BaseModel) -> bytes:
-    return item.model_dump_json(by_alias=True, exclude_none=True).encode() + b"\n"
-
-
-async def respond(
-    chunks: AsyncIterator[T], stream: bool, fold: Callable[[list[T]], BaseModel]
-) -> Response:
-    """Stream chunks as NDJSON, or `fold` them into one JSON object when stream is false.
-
-    The first chunk is awaited before the response starts, so a request refused before any
-    output (bad input, unknown model, busy) is an ordinary HTTP error with its status code.
-    """
-    try:
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        return _error("no response", 500)
-    if not stream:
-        parts = [first]
-        async for chunk in chunks:
-            parts.append(chunk)
-        return Response(_ndjson_line(fold(parts))[:-1], media_type="application/json")
-
-    async def body() -> AsyncIterator[bytes]:
-        yield _ndjson_line(first)
-        try:
-            async for chunk in chunks:
-                yield _ndjson_line(chunk)
-        except APIError as e:
-            # After streaming began the status is sent: the error is the stream's last line.
-            yield _ndjson_line(_ErrorLine(error=e.message))
-        finally:
-            await chunks.aclose()
-
-    return StreamingResponse(body(), media_type=NDJSON, headers={"X-Accel-Buffering": "no"})
-
-
-class _ErrorLine(BaseModel):
-    error: str
 
 
 def create_app(models_dir: Path | None = None) -> FastAPI:
@@ -96,7 +49,7 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
 
     @app.exception_handler(APIError)
     async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
-        return _error(exc.message, exc.status_code, exc.headers)
+        return error_response(exc.message, exc.status_code, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
@@ -104,14 +57,14 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
             return PlainTextResponse("404 page not found", status_code=404)
         if exc.status_code == 405:
             return PlainTextResponse("405 method not allowed", status_code=405)
-        return _error(str(exc.detail), exc.status_code)
+        return error_response(str(exc.detail), exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(str(exc), 400)
+        return error_response(str(exc), 400)
 
-    def state(request: Request) -> ServerState:
-        return request.app.state.ollama
+    app.include_router(chat.router)
+    app.include_router(manage.router)
 
     @app.api_route("/", methods=["GET", "HEAD"])
     async def root() -> Response:
@@ -123,21 +76,23 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
 
     @app.api_route("/api/tags", methods=["GET", "HEAD"])
     async def tags(request: Request) -> Response:
-        return JSONResponse(list_models(state(request)).to_wire())
+        return JSONResponse(list_models(get_state(request)).to_wire())
 
     @app.get("/api/ps")
     async def ps(request: Request) -> Response:
-        return JSONResponse(running_models(state(request)).to_wire())
+        return JSONResponse(running_models(get_state(request)).to_wire())
 
     @app.post("/api/show")
     async def show(request: Request) -> Response:
         req = parse_body(await request.body(), ShowRequest)
-        return JSONResponse(show_model(state(request), req).to_wire())
+        return JSONResponse(show_model(get_state(request), req).to_wire())
 
     @app.post("/api/generate")
     async def generate_route(request: Request) -> Response:
         req = parse_body(await request.body(), GenerateRequest)
-        return await respond(generate(state(request), req), req.stream is not False, fold_generate)
+        return await respond(
+            generate(get_state(request), req), req.stream is not False, fold_generate
+        )
 
     return app
 
