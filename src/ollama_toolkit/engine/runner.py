@@ -46,6 +46,7 @@ class DoneEvent:
     eval_count: int
     eval_ns: int
     context: list[int]
+    cached_count: int = 0  # prompt tokens whose KV entries were reused, not evaluated
 
 
 @dataclass(slots=True)
@@ -81,6 +82,7 @@ class _Slot:
     stream: TextStream | None = None
     json: JsonEnd | None = None
     generated: list[int] = field(default_factory=list)
+    n_reused: int = 0
     t_start: float = 0.0
     t_prompt_done: float = 0.0
 
@@ -98,6 +100,9 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 
 _STOP = object()
+
+# Sharing a prefix from another slot is worth a seq_cp only past a few tokens (a BOS alone is not).
+_MIN_SHARED_PREFIX = 16
 
 
 class Runner:
@@ -198,17 +203,39 @@ class Runner:
             slot = max(free, key=lambda s: _common_prefix(s.cached, req.tokens))
             self._start(slot, req)
 
-    def _start(self, slot: _Slot, req: GenerationRequest) -> None:
-        n = _common_prefix(slot.cached, req.tokens)
-        n = min(n, len(req.tokens) - 1)  # the last prompt token is decoded again for its logits
+    def _reuse_prefix(self, slot: _Slot, tokens: list[int]) -> int:
+        """Keep the longest cached prefix of `tokens` in `slot`'s sequence; return its length.
+
+        When another slot (busy or not) holds a longer prefix, e.g. the same system prompt of
+        another user, its KV entries are shared into this sequence (seq_cp in the unified
+        cache costs no compute) instead of evaluating that prefix again.
+        """
+        own = _common_prefix(slot.cached, tokens)
+        donor, shared = slot, own
+        for other in self._slots:
+            n = _common_prefix(other.cached, tokens) if other is not slot else 0
+            if n > shared:
+                donor, shared = other, n
+        limit = len(tokens) - 1  # the last prompt token is decoded again for its logits
+        if donor is not slot and shared - own >= _MIN_SHARED_PREFIX:
+            self.ctx.seq_rm(slot.seq, -1, -1)
+            n = min(shared, limit)
+            self.ctx.seq_cp(donor.seq, slot.seq, 0, n)
+            return n
+        n = min(own, limit)
         if not self.ctx.seq_rm(slot.seq, n, -1):
             self.ctx.seq_rm(slot.seq, -1, -1)
-            n = 0
+            return 0
+        return n
+
+    def _start(self, slot: _Slot, req: GenerationRequest) -> None:
         try:
             sampler = Sampler(self.model, req.options, req.grammar)
         except GrammarError as e:
             req.emit(ErrorEvent(str(e)))
             return
+        n = self._reuse_prefix(slot, req.tokens)
+        slot.n_reused = n
         slot.cached = req.tokens[:n]
         slot.pending = req.tokens[n:]
         slot.req = req
@@ -329,6 +356,7 @@ class Runner:
                 eval_count=len(slot.generated),
                 eval_ns=int((end - prompt_done) * 1e9),
                 context=req.tokens + slot.generated,
+                cached_count=slot.n_reused,
             )
         )
         self._release(slot)

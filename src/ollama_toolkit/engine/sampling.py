@@ -16,6 +16,9 @@ import numpy as np
 from ollama_toolkit.engine.llama import LlamaContext, LlamaModel
 from ollama_toolkit.engine.options import Options
 
+# Tokens tried first when the grammar rejects the sampled one (see _sample_masked).
+_SHORTLIST = 256
+
 
 class GrammarError(ValueError):
     pass
@@ -96,22 +99,32 @@ class Sampler:
         return self._one[0].logit != float("-inf")
 
     def _sample_masked(self, ctx: LlamaContext, index: int) -> int:
-        """Resample with the grammar applied over the whole vocabulary (the rare, slow path)."""
-        n = self.model.n_vocab
-        cand = (lc.llama_token_data * n)()
-        view = np.ctypeslib.as_array(
-            ctypes.cast(cand, ctypes.POINTER(ctypes.c_float)), shape=(n * 3,)
-        )
-        view[1::3] = ctx.logits(index)
-        view[2::3] = 0.0
-        np.ctypeslib.as_array(ctypes.cast(cand, ctypes.POINTER(ctypes.c_int32)), shape=(n * 3,))[
-            0::3
-        ] = np.arange(n, dtype=np.int32)
-        arr = lc.llama_token_data_array(cand, n, -1, False)
-        lc.llama_sampler_apply(self.grammar, ctypes.byref(arr))
-        lc.llama_sampler_apply(self.chain, ctypes.byref(arr))
-        token = cand[arr.selected].id
+        """Resample with the grammar applied: first over the most likely tokens (cheap, and
+        almost always enough), over the whole vocabulary only if none of those is allowed."""
+        logits = ctx.logits(index)
+        shortlist = np.argpartition(-logits, _SHORTLIST)[:_SHORTLIST]
+        token = self._apply_grammar_then_chain(shortlist, logits[shortlist])
+        if token is None:
+            token = self._apply_grammar_then_chain(np.arange(len(logits)), logits)
+        if token is None:
+            raise GrammarError("the grammar allows no token here")
         # llama_sampler_sample already fed the rejected token to the penalties; feed the real one
         # too (a rare double count that only nudges repeat penalties).
         lc.llama_sampler_accept(self.chain, token)
         return token
+
+    def _apply_grammar_then_chain(self, ids: np.ndarray, logits: np.ndarray) -> int | None:
+        n = len(ids)
+        cand = (lc.llama_token_data * n)()
+        # llama_token_data is {int32 id; float logit; float p}: fill it as three strided columns.
+        raw = np.ctypeslib.as_array(ctypes.cast(cand, ctypes.POINTER(ctypes.c_int32)), (n * 3,))
+        raw[0::3] = ids
+        raw.view(np.float32)[1::3] = logits
+        raw.view(np.float32)[2::3] = 0.0
+        arr = lc.llama_token_data_array(cand, n, -1, False)
+        lc.llama_sampler_apply(self.grammar, ctypes.byref(arr))
+        allowed = raw.view(np.float32)[1::3][: arr.size]
+        if not np.isfinite(allowed).any():
+            return None
+        lc.llama_sampler_apply(self.chain, ctypes.byref(arr))
+        return int(cand[arr.selected].id)

@@ -1,0 +1,164 @@
+"""The Runner on the real llama.cpp engine: batching, prefix cache, cancellation, shift."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+
+import pytest
+
+from ollama_toolkit.engine.options import LoadOptions, Options
+from ollama_toolkit.engine.runner import (
+    DoneEvent,
+    ErrorEvent,
+    GenerationRequest,
+    Runner,
+    TokenEvent,
+)
+from ollama_toolkit.store.bundled import BUNDLED_MODEL
+from ollama_toolkit.store.model import load_model
+from ollama_toolkit.store.names import ModelName
+from ollama_toolkit.store.store import Store
+
+# Batched and single-sequence decoding round differently (quantized matmuls over other batch
+# shapes): two candidates closer than this may swap. A mixed-up stream looks nothing like that.
+TIE_NATS = 0.25
+
+
+@pytest.fixture(scope="module")
+def runner(seeded_store: Path):
+    model = load_model(Store(seeded_store), ModelName.parse(BUNDLED_MODEL))
+    r = Runner(model.model_path, num_ctx=1024, num_parallel=4, load=LoadOptions(num_thread=2))
+    yield r
+    r.close()
+
+
+class Collector:
+    """Receives a request's events on the runner thread; `wait()` returns them all."""
+
+    def __init__(self) -> None:
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.done = threading.Event()
+
+    def __call__(self, event) -> None:
+        self.events.put(event)
+        if isinstance(event, DoneEvent | ErrorEvent):
+            self.done.set()
+
+    def wait(self, timeout: float = 300) -> tuple[str, list[dict], DoneEvent]:
+        assert self.done.wait(timeout), "request did not finish"
+        text, logprobs, final = [], [], None
+        while not self.events.empty():
+            ev = self.events.get()
+            if isinstance(ev, TokenEvent):
+                text.append(ev.text)
+                logprobs.extend(ev.logprobs or [])
+            elif isinstance(ev, ErrorEvent):
+                raise AssertionError(ev.message)
+            else:
+                final = ev
+        return "".join(text), logprobs, final
+
+
+def request(runner: Runner, prompt: str, **opts) -> tuple[GenerationRequest, Collector]:
+    options = Options(temperature=0, num_predict=opts.pop("num_predict", 16), **opts)
+    collector = Collector()
+    req = GenerationRequest(
+        tokens=runner.model.tokenize(prompt),
+        options=options,
+        emit=collector,
+        num_ctx=runner.num_ctx,
+        logprobs=True,
+        top_logprobs=5,
+    )
+    return req, collector
+
+
+def run_alone(runner: Runner, prompt: str, **opts):
+    req, col = request(runner, prompt, **opts)
+    runner.submit(req)
+    return col.wait()
+
+
+PROMPTS = [
+    "The history of Rome begins",
+    "def fibonacci(n):",
+    "Ingredients for a chocolate cake:",
+    "In 1969, astronauts",
+]
+
+
+def test_interleaved_streams_each_get_their_own_text(runner):
+    alone = [run_alone(runner, p) for p in PROMPTS]
+    pairs = [request(runner, p) for p in PROMPTS]
+    for req, _ in pairs:
+        runner.submit(req)
+    together = [col.wait() for _, col in pairs]
+    for (text_a, lp_a, _), (text_t, lp_t, _) in zip(alone, together, strict=True):
+        if text_a == text_t:
+            continue
+        # Outputs may only part at a near-tie: in each run, the token the other run chose is
+        # among its top candidates, within TIE_NATS of its best.
+        tokens_a = [e["token"] for e in lp_a]
+        tokens_t = [e["token"] for e in lp_t]
+        i = next(i for i, (a, t) in enumerate(zip(tokens_a, tokens_t, strict=False)) if a != t)
+        for run, other_choice in ((lp_a[i], tokens_t[i]), (lp_t[i], tokens_a[i])):
+            top = {e["token"]: e["logprob"] for e in run["top_logprobs"]}
+            assert other_choice in top, (text_a, text_t)
+            assert max(top.values()) - top[other_choice] < TIE_NATS, (text_a, text_t)
+
+
+def test_repeated_prefix_is_served_from_the_cache(runner):
+    prefix = "You are a helpful assistant. " * 20
+    _, _, first = run_alone(runner, prefix + "Question one?", num_predict=2)
+    _, _, second = run_alone(runner, prefix + "Question two?", num_predict=2)
+    n_prefix = len(runner.model.tokenize(prefix)) - 1
+    assert second.cached_count >= n_prefix
+    assert second.prompt_eval_count == len(runner.model.tokenize(prefix + "Question two?"))
+
+
+def test_concurrent_users_share_a_system_prompt(runner):
+    system = "System: answer in French, briefly and politely. " * 10
+    long_req, long_col = request(runner, system + "User: hello", num_predict=40)
+    runner.submit(long_req)
+    # While the first still generates, a second user with the same system prompt arrives.
+    while long_col.events.empty():
+        pass
+    _, _, second = run_alone(runner, system + "User: bonjour", num_predict=2)
+    long_col.wait()
+    assert second.cached_count >= len(runner.model.tokenize(system)) - 1
+
+
+def test_cancelled_request_frees_its_slot_and_sends_nothing_more(runner):
+    reqs = [request(runner, f"Story number {i}:", num_predict=10_000) for i in range(4)]
+    for req, _ in reqs:
+        runner.submit(req)
+    for req, col in reqs:
+        col.events.get(timeout=120)  # generating
+        req.cancelled = True
+    runner.wake()
+    # All four slots were busy with endless requests: this one can only run if they were freed.
+    text, _, done = run_alone(runner, "Hello", num_predict=3)
+    assert done.eval_count == 3
+    for _, col in reqs:
+        assert not col.done.is_set()
+
+
+def test_context_shift_keeps_generating_past_num_ctx(runner):
+    req, col = request(runner, "1, 2, 3, 4, 5,", num_predict=80)
+    req.num_ctx = 48
+    runner.submit(req)
+    _, _, done = col.wait()
+    assert done.eval_count == 80
+    assert done.reason == "length"
+
+
+def test_without_shift_a_full_context_ends_with_length(runner):
+    req, col = request(runner, "1, 2, 3, 4, 5,", num_predict=80)
+    req.num_ctx = 48
+    req.shift = False
+    runner.submit(req)
+    _, _, done = col.wait()
+    assert done.reason == "length"
+    assert done.prompt_eval_count + done.eval_count <= 48
