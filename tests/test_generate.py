@@ -11,8 +11,8 @@ import pytest
 GREEDY = {"temperature": 0, "num_predict": 12}
 
 
-def post(server, payload, **kw) -> httpx.Response:
-    return httpx.post(f"{server.url}/api/generate", json=payload, timeout=120, **kw)
+def post(server, payload, timeout: float | httpx.Timeout = 120) -> httpx.Response:
+    return httpx.post(f"{server.url}/api/generate", json=payload, timeout=timeout)
 
 
 def lines(resp: httpx.Response) -> list[dict]:
@@ -391,3 +391,19 @@ def test_full_queue_answers_503_with_retry_after(make_server, model):
     finally:
         resp.close()
         client.close()
+
+
+def test_non_streaming_client_that_gives_up_frees_its_slot(make_server, model):
+    server = make_server(OLLAMA_NUM_PARALLEL="1")
+    endless = {
+        "model": model,
+        "prompt": "1, 2, 3, 4, 5, 6,",
+        "stream": False,
+        "options": {"num_predict": -1, "num_ctx": 512, "temperature": 0},
+    }
+    with pytest.raises(httpx.ReadTimeout):
+        post(server, endless, timeout=httpx.Timeout(60, read=5))
+    body = post(
+        server, {"model": model, "prompt": "Hi", "stream": False, "options": {"num_predict": 3}}
+    ).json()
+    assert body["done"] is True and body["eval_count"] == 3

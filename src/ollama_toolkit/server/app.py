@@ -90,9 +90,8 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
     @app.post("/api/generate")
     async def generate_route(request: Request) -> Response:
         req = parse_body(await request.body(), GenerateRequest)
-        return await respond(
-            generate(get_state(request), req), req.stream is not False, fold_generate
-        )
+        chunks = generate(get_state(request), req)
+        return await respond(chunks, req.stream is not False, fold_generate, request)
 
     return app
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import Request
@@ -14,6 +16,10 @@ from ollama_toolkit.server.inference import ServerState
 
 NDJSON = "application/x-ndjson"
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
+
+# How often a client that is waiting for its first byte is checked for having gone away.
+_DISCONNECT_POLL_S = 0.25
 
 
 def get_state(request: Request) -> ServerState:
@@ -31,22 +37,28 @@ def _ndjson_line(item: BaseModel) -> bytes:
 
 
 async def respond(
-    chunks: AsyncIterator[T], stream: bool, fold: Callable[[list[T]], BaseModel]
+    chunks: AsyncIterator[T],
+    stream: bool,
+    fold: Callable[[list[T]], BaseModel],
+    request: Request | None = None,
 ) -> Response:
     """Stream chunks as NDJSON, or `fold` them into one JSON object when stream is false.
 
     The first chunk is awaited before the response starts, so a request refused before any
     output (bad input, unknown model, busy) is an ordinary HTTP error with its status code.
+    While nothing has been sent, the client is watched: if it goes away, the work is cancelled
+    (its slot freed) instead of running to the end for nobody.
     """
     try:
-        first = await anext(chunks)
+        if not stream:
+            parts = await _unless_disconnected(request, _collect(chunks))
+            return Response(_ndjson_line(fold(parts))[:-1], media_type="application/json")
+        first = await _unless_disconnected(request, anext(chunks))
     except StopAsyncIteration:
         return error_response("no response", 500)
-    if not stream:
-        parts = [first]
-        async for chunk in chunks:
-            parts.append(chunk)
-        return Response(_ndjson_line(fold(parts))[:-1], media_type="application/json")
+    except _ClientGone:
+        await chunks.aclose()
+        return Response(status_code=499)
 
     async def body() -> AsyncIterator[bytes]:
         yield _ndjson_line(first)
@@ -60,6 +72,29 @@ async def respond(
             await chunks.aclose()
 
     return StreamingResponse(body(), media_type=NDJSON, headers={"X-Accel-Buffering": "no"})
+
+
+async def _collect(chunks: AsyncIterator[T]) -> list[T]:
+    return [chunk async for chunk in chunks]
+
+
+class _ClientGone(Exception):
+    pass
+
+
+async def _unless_disconnected(request: Request | None, work: Awaitable[R]) -> R:
+    if request is None:
+        return await work
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise _ClientGone
 
 
 class _ErrorLine(BaseModel):
