@@ -97,6 +97,12 @@ class Message(WireModel):
     tool_name: str | None = None
     tool_call_id: str | None = None
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _null_content_is_empty(cls, v: Any) -> Any:
+        # OpenAI-style clients send `"content": null` beside tool calls; Go reads it as "".
+        return "" if v is None else v
+
 
 class TokenLogprob(WireModel):
     token: str
@@ -286,9 +292,10 @@ class ShowResponse(WireModel):
 
 class CreateRequest(WireModel):
     model: str = ""
-    name: str = ""
+    name: str = ""  # deprecated alias of model
     stream: bool | None = None
     quantize: str | None = None
+    quantization: str | None = None  # deprecated alias of quantize
     from_: str | None = Field(None, alias="from")
     files: dict[str, str] | None = None
     adapters: dict[str, str] | None = None

@@ -2,6 +2,251 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ollama_toolkit.api.errors import (
+    APIError,
+    does_not_support,
+    model_required,
+    top_logprobs_range,
+)
+from ollama_toolkit.api.types import (
+    ChatRequest,
+    ChatResponse,
+    DebugInfo,
+    Logprob,
+    Message,
+    ThinkValue,
+)
+from ollama_toolkit.engine.grammar import grammar_for_format
+from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, GenerationRequest, TokenEvent
+from ollama_toolkit.server.body import parse_body
+from ollama_toolkit.server.inference import (
+    ServerState,
+    check_images,
+    find_model,
+    fit_context,
+    keep_alive_seconds,
+    request_options,
+    stream_events,
+)
+from ollama_toolkit.server.prompt import ChatTemplate, chat_prompt, conversation
+from ollama_toolkit.server.responses import get_state, respond
+from ollama_toolkit.server.thinking import ThinkingParser
+from ollama_toolkit.server.tools import ToolCallParser
 
 router = APIRouter()
+
+
+@router.post("/api/chat")
+async def chat_route(request: Request) -> Response:
+    req = parse_body(await request.body(), ChatRequest)
+    chunks = chat(get_state(request), req)
+    return await respond(chunks, req.stream is not False, fold_chat, request)
+
+
+async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[ChatResponse]:
+    """Validate, load, render, run: yields response chunks (the last one has done=True).
+
+    As for generate, whatever can be refused is refused before the first chunk.
+    """
+    started = time.perf_counter()
+    if not 0 <= req.top_logprobs <= 20:
+        raise top_logprobs_range()
+    if not req.model:
+        raise model_required()
+    model = find_model(state, req.model)
+    keep_alive = keep_alive_seconds(req.keep_alive)
+    if not req.messages and req.keep_alive is not None and keep_alive == 0:
+        await state.scheduler.unload_model(model)
+        yield ChatResponse(model=req.model, done=True, done_reason="unload")
+        return
+
+    template = ChatTemplate(model)
+    think = _check_capabilities(req, template.capabilities())
+    opts = request_options(model, req.options)
+    grammar = grammar_for_format(req.format)
+    truncate = req.truncate is not False
+
+    loaded, load_ns = await state.scheduler.acquire(model, opts, keep_alive)
+    if not req.messages:
+        state.scheduler.release(loaded, keep_alive)
+        yield ChatResponse(model=req.model, done=True, done_reason="load")
+        return
+    llama = loaded.runner.model
+    num_ctx = min(opts.num_ctx or loaded.runner.num_ctx, loaded.runner.num_ctx)
+
+    def prompt_for(msgs: list[dict]) -> str:
+        return chat_prompt(
+            lambda kept: template.render(kept, req.tools, think),
+            msgs,
+            lambda prompt: len(llama.tokenize(prompt)),
+            num_ctx,
+            truncate,
+        )
+
+    try:
+        messages = conversation(model, req.messages)
+        prompt = prompt_for(messages)
+        if not req.debug_render_only:
+            tokens = fit_context(llama.tokenize(prompt), opts, num_ctx, truncate)
+    except BaseException:
+        state.scheduler.release(loaded, keep_alive)
+        raise
+    if req.debug_render_only:
+        state.scheduler.release(loaded, keep_alive)
+        images = sum(len(m.images or ()) for m in req.messages)
+        info = DebugInfo(rendered_template=prompt, image_count=images or None)
+        yield ChatResponse(model=req.model, done=True, debug_info=info)
+        return
+
+    reply = _Reply(
+        template.thinking_parser(prompt) if think else None,
+        ToolCallParser(template.tool_call_tag(), req.tools) if req.tools else None,
+    )
+    # A thinking model thinks unconstrained: `format` applies from its first answer token on,
+    # in a second run whose prompt carries the thinking so far (Ollama's structured outputs).
+    deferred = grammar is not None and reply.thinking is not None
+    while True:
+        gen = GenerationRequest(
+            tokens=tokens,
+            options=opts,
+            emit=lambda _ev: None,
+            num_ctx=num_ctx,
+            grammar=None if deferred else grammar,
+            json_end=grammar is not None and not deferred,
+            shift=req.shift is not False,
+            logprobs=req.logprobs,
+            top_logprobs=req.top_logprobs,
+        )
+        restart = False
+        async with contextlib.aclosing(stream_events(state, loaded, gen, keep_alive)) as events:
+            async for event in events:
+                if isinstance(event, TokenEvent):
+                    thinking, content = reply.split(event.text)
+                    if deferred and content:
+                        restart = True
+                        content = ""
+                    chunk = reply.chunk(req.model, thinking, content, event.logprobs)
+                    if chunk is not None:
+                        yield chunk
+                    if restart:
+                        break
+                elif isinstance(event, DoneEvent):
+                    final = reply.finish(req.model, event)
+                    final.total_duration = int((time.perf_counter() - started) * 1e9)
+                    final.load_duration = load_ns
+                    yield final
+                elif isinstance(event, ErrorEvent):
+                    raise APIError(event.message, 500)
+        if not restart:
+            return
+        deferred = False
+        if reply.thought:
+            messages = [*messages, {"role": "assistant", "thinking": reply.thought}]
+        loaded, _ = await state.scheduler.acquire(model, opts, keep_alive)
+        llama = loaded.runner.model
+        try:
+            tokens = fit_context(llama.tokenize(prompt_for(messages)), opts, num_ctx, truncate)
+        except BaseException:
+            state.scheduler.release(loaded, keep_alive)
+            raise
+
+
+def _check_capabilities(req: ChatRequest, caps: list[str]) -> ThinkValue | None:
+    """Refuse what the model cannot do; return the effective `think` (on by default for
+    thinking models, as in Ollama)."""
+    if "completion" not in caps:
+        raise does_not_support(req.model, "chat")
+    if req.tools and "tools" not in caps:
+        raise does_not_support(req.model, "tools")
+    images = [image for m in req.messages for image in m.images or ()]
+    if images:
+        check_images(images)
+        if "vision" not in caps:
+            raise does_not_support(req.model, "images")
+    if "thinking" in caps:
+        return True if req.think is None else req.think
+    if req.think:
+        raise does_not_support(req.model, "thinking")
+    return req.think
+
+
+def fold_chat(parts: list[ChatResponse]) -> ChatResponse:
+    """The single object of a non-streamed chat: the final chunk with the whole message."""
+    calls = [call for part in parts for call in part.message.tool_calls or ()]
+    thinking = "".join(part.message.thinking or "" for part in parts)
+    logprobs = [lp for part in parts for lp in part.logprobs or ()]
+    last = parts[-1]
+    message = last.message.model_copy(
+        update={
+            "content": "".join(part.message.content for part in parts),
+            "thinking": thinking or None,
+            "tool_calls": calls or None,
+        }
+    )
+    return last.model_copy(update={"message": message, "logprobs": logprobs or None})
+
+
+class _Reply:
+    """The model's output split into thinking, content and tool calls, chunk by chunk."""
+
+    def __init__(self, thinking: ThinkingParser | None, tools: ToolCallParser | None) -> None:
+        self.thinking = thinking
+        self.tools = tools
+        self.thought = ""
+
+    def split(self, text: str) -> tuple[str, str]:
+        """(thinking, content) of the next piece of output."""
+        if self.thinking is None:
+            return "", text
+        thinking, content = self.thinking.add(text)
+        self.thought += thinking
+        return thinking, content
+
+    def chunk(
+        self, model: str, thinking: str, content: str, logprobs: list[dict] | None
+    ) -> ChatResponse | None:
+        """A streamed chunk, or None while everything is held back."""
+        calls = []
+        if self.tools is not None and content:
+            calls, content = self.tools.add(content)
+        if not (thinking or content or calls or logprobs):
+            return None
+        return ChatResponse(
+            model=model,
+            message=Message(
+                role="assistant",
+                content=content,
+                thinking=thinking or None,
+                tool_calls=calls or None,
+            ),
+            logprobs=[Logprob.model_validate(x) for x in logprobs] if logprobs else None,
+        )
+
+    def finish(self, model: str, done: DoneEvent) -> ChatResponse:
+        """The final chunk: whatever the parsers still held, and the run's statistics."""
+        thinking, content = self.thinking.finish() if self.thinking is not None else ("", "")
+        self.thought += thinking
+        calls = []
+        if self.tools is not None:
+            calls, content = self.tools.add(content)
+            content += self.tools.finish()
+        message = Message(
+            role="assistant", content=content, thinking=thinking or None, tool_calls=calls or None
+        )
+        return ChatResponse(
+            model=model,
+            message=message,
+            done=True,
+            done_reason=done.reason,
+            prompt_eval_count=done.prompt_eval_count,
+            prompt_eval_duration=done.prompt_eval_ns,
+            eval_count=done.eval_count,
+            eval_duration=done.eval_ns,
+        )

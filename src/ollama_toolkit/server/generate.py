@@ -24,6 +24,7 @@ from ollama_toolkit.server.inference import (
     keep_alive_seconds,
     request_options,
     stream_events,
+    think_level,
 )
 from ollama_toolkit.store.model import Model
 from ollama_toolkit.template import Template, TemplateError, Values
@@ -157,7 +158,7 @@ def _render(model: Model, req: GenerateRequest) -> tuple[str, bool]:
         values = Values(
             messages=messages,
             think=bool(req.think),
-            think_level=req.think if isinstance(req.think, str) else "",
+            think_level=think_level(req.think),
             is_think_set=req.think is not None,
         )
     try:

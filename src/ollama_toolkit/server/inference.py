@@ -14,6 +14,7 @@ from typing import Any
 
 from ollama_toolkit import config
 from ollama_toolkit.api.errors import APIError, context_exceeded, model_not_found
+from ollama_toolkit.api.types import ThinkValue
 from ollama_toolkit.engine.options import Options, resolve_options
 from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, Event, GenerationRequest
 from ollama_toolkit.engine.scheduler import Loaded, Scheduler
@@ -51,6 +52,13 @@ def keep_alive_seconds(value: float | str | None) -> float:
         except ValueError as e:
             raise APIError(str(e)) from None
     return math.inf if seconds < 0 else seconds
+
+
+def think_level(think: ThinkValue | None) -> str:
+    """Ollama's `ThinkValue.String()`, the template's `.ThinkLevel`: `true` means medium."""
+    if isinstance(think, str):
+        return think
+    return "medium" if think else ""
 
 
 def request_options(model: Model, options: dict[str, Any] | None) -> Options:

@@ -1,0 +1,167 @@
+"""Chat messages into prompt text, as Ollama's `chatPrompt` makes them.
+
+The model's Go template renders the conversation; a GGUF with no built-in template matching its
+Jinja `tokenizer.chat_template` is rendered with that Jinja template instead. When the prompt
+is longer than the context, the oldest messages are dropped (system messages are kept, and
+the last message always is).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+import jinja2.meta
+
+from ollama_toolkit.api.errors import APIError
+from ollama_toolkit.api.types import Message, ThinkValue, Tool
+from ollama_toolkit.server.inference import think_level
+from ollama_toolkit.server.thinking import DEFAULT_TAGS, ThinkingParser, infer_tags
+from ollama_toolkit.server.tools import JSON_TAG, tool_call_tag
+from ollama_toolkit.store.model import DEFAULT_TEMPLATE, Model
+from ollama_toolkit.store.store import MEDIA_TEMPLATE
+from ollama_toolkit.template import TemplateError, Values, render_jinja
+from ollama_toolkit.template.funcs import BUILTINS, OLLAMA_FUNCS
+from ollama_toolkit.template.nodes import ListNode
+from ollama_toolkit.template.parser import parse_trees
+
+_FUNC_NAMES = frozenset(BUILTINS) | frozenset(OLLAMA_FUNCS)
+
+# Jinja chat templates that write tool calls this way (Qwen, Hermes and their kin).
+_JINJA_TOOL_TAG = "<tool_call>"
+
+
+class ChatTemplate:
+    """How one model turns a conversation into a prompt, and how it writes tool calls and
+    thinking in its answers."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.jinja = _jinja_source(model)
+
+    def capabilities(self) -> list[str]:
+        caps = self.model.capabilities()
+        if self.jinja is not None and "tools" not in caps and _jinja_uses_tools(self.jinja):
+            caps.append("tools")
+        return caps
+
+    def render(
+        self, messages: list[dict[str, Any]], tools: list[Tool] | None, think: ThinkValue | None
+    ) -> str:
+        try:
+            if self.jinja is not None:
+                return render_jinja(
+                    self.jinja,
+                    messages,
+                    [t.to_wire() for t in tools] if tools else None,
+                    bos_token=self._bos_text(),
+                    eos_token=self._token_text("tokenizer.ggml.eos_token_id"),
+                )
+            values = Values(
+                messages=messages,
+                tools=[t.to_wire() for t in tools] if tools is not None else None,
+                think=bool(think),
+                think_level=think_level(think),
+                is_think_set=think is not None,
+            )
+            return self.model.parsed_template.execute(values)
+        except TemplateError as e:
+            raise APIError(f"template error: {e}", 500) from None
+
+    def tool_call_tag(self) -> str:
+        if self.jinja is not None:
+            return _JINJA_TOOL_TAG if _JINJA_TOOL_TAG in self.jinja else JSON_TAG
+        return tool_call_tag(self._root())
+
+    def thinking_parser(self, prompt: str) -> ThinkingParser:
+        """A parser for the answer to `prompt`, already inside the thinking when the prompt
+        ends by opening it. The tags are the template's, or `<think>` `</think>`."""
+        opening, closing = infer_tags(self._root())
+        if not (opening and closing):
+            opening, closing = DEFAULT_TAGS
+        parser = ThinkingParser(opening, closing)
+        if prompt.strip().endswith(opening):
+            parser.add(opening)
+        return parser
+
+    def _root(self) -> ListNode:
+        return _template_root(self.model.template)
+
+    def _bos_text(self) -> str:
+        # When the tokenizer adds BOS itself, a BOS written by the template would be a second one.
+        if self.model.metadata.get("tokenizer.ggml.add_bos_token", True):
+            return ""
+        return self._token_text("tokenizer.ggml.bos_token_id")
+
+    def _token_text(self, key: str) -> str:
+        token = self.model.metadata.get(key)
+        tokens = self.model.metadata.get("tokenizer.ggml.tokens") or []
+        return str(tokens[token]) if isinstance(token, int) and 0 <= token < len(tokens) else ""
+
+
+def _jinja_source(model: Model) -> str | None:
+    """The GGUF's Jinja chat template, when the model has neither a template layer nor a
+    built-in template matching it (its template is then Ollama's bare default)."""
+    if model.manifest.layer(MEDIA_TEMPLATE) is not None or model.template != DEFAULT_TEMPLATE:
+        return None
+    source = model.metadata.get("tokenizer.chat_template")
+    return source if isinstance(source, str) and source.strip() else None
+
+
+@functools.lru_cache(maxsize=32)
+def _jinja_uses_tools(source: str) -> bool:
+    try:
+        env = jinja2.Environment(extensions=["jinja2.ext.loopcontrols"])
+        return "tools" in jinja2.meta.find_undeclared_variables(env.parse(source))
+    except jinja2.TemplateError:
+        return False
+
+
+@functools.lru_cache(maxsize=32)
+def _template_root(text: str) -> ListNode:
+    return parse_trees(text, _FUNC_NAMES)[""].root
+
+
+def conversation(model: Model, messages: list[Message]) -> list[dict[str, Any]]:
+    """The messages a prompt is rendered from: the model's own (its Modelfile MESSAGEs and
+    SYSTEM) before the request's, as plain wire dicts."""
+    msgs = [*(dict(m) for m in model.messages), *(m.to_wire() for m in messages)]
+    for m in msgs:
+        m["role"] = str(m.get("role", "")).lower()
+    if model.system and messages[0].role.lower() != "system":
+        msgs.insert(0, {"role": "system", "content": model.system})
+    if model.config.get("model_family") == "qwen3" or model.name.model == "deepseek-r1":
+        _drop_old_thinking(msgs)
+    return msgs
+
+
+def _drop_old_thinking(msgs: list[dict[str, Any]]) -> None:
+    """Ollama strips `<think>` blocks from assistant turns before the last user message of
+    qwen3 and deepseek-r1 conversations: old reasoning only costs context."""
+    last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=-1)
+    for m in msgs[:last_user]:
+        if m["role"] == "assistant":
+            parser = ThinkingParser(*DEFAULT_TAGS)
+            _, content = parser.add(m.get("content", ""))
+            m["content"] = content + parser.finish()[1]
+
+
+def chat_prompt(
+    render: Callable[[list[dict[str, Any]]], str],
+    messages: list[dict[str, Any]],
+    count_tokens: Callable[[str], int],
+    num_ctx: int,
+    truncate: bool,
+) -> str:
+    """Render `messages`; when `truncate` and the prompt exceeds `num_ctx` tokens, drop the
+    oldest messages until it fits, keeping every system message and at least the last one."""
+    if not truncate:
+        return render(messages)
+    for start in range(len(messages)):
+        kept = [m for m in messages[:start] if m["role"] == "system"] + messages[start:]
+        prompt = render(kept)
+        if start == len(messages) - 1 or count_tokens(prompt) <= num_ctx:
+            return prompt
+    return render(messages)
