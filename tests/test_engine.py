@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ollama_toolkit.engine.llama import ContextConfig, LlamaContext
 from ollama_toolkit.engine.options import LoadOptions, Options
 from ollama_toolkit.engine.runner import (
     DoneEvent,
@@ -16,6 +17,7 @@ from ollama_toolkit.engine.runner import (
     Runner,
     TokenEvent,
 )
+from ollama_toolkit.engine.sampling import Sampler
 from ollama_toolkit.store.bundled import BUNDLED_MODEL
 from ollama_toolkit.store.model import load_model
 from ollama_toolkit.store.names import ModelName
@@ -62,7 +64,7 @@ class Collector:
 
 
 def request(runner: Runner, prompt: str, **opts) -> tuple[GenerationRequest, Collector]:
-    options = Options(temperature=0, num_predict=opts.pop("num_predict", 16), **opts)
+    options = Options(**{"temperature": 0, "num_predict": 16, **opts})
     collector = Collector()
     req = GenerationRequest(
         tokens=runner.model.tokenize(prompt),
@@ -162,3 +164,33 @@ def test_without_shift_a_full_context_ends_with_length(runner):
     _, _, done = col.wait()
     assert done.reason == "length"
     assert done.prompt_eval_count + done.eval_count <= 48
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {"temperature": 0, "repeat_penalty": 1.3},
+        {"temperature": 0.9, "seed": 7, "repeat_penalty": 1.1, "presence_penalty": 0.5},
+        {"temperature": 1.5, "seed": 3, "top_k": 0, "top_p": 0.95},
+    ],
+)
+def test_candidate_shortcut_samples_what_the_full_vocabulary_would(runner, opts):
+    model = runner.model
+    ctx = LlamaContext(model, ContextConfig(n_ctx=256, n_seq_max=1, n_batch=64, n_threads=2))
+    options = Options(**opts)
+    fast, full = Sampler(model, options), Sampler(model, options)
+    full._margin = None  # every token goes through the chain
+    try:
+        tokens = model.tokenize("The best way to learn")
+        ctx.batch_clear()
+        index = ctx.batch_add(tokens, 0, 0, True)
+        for step in range(24):
+            assert ctx.decode() == 0
+            token = fast.sample(ctx, index)
+            assert full.sample(ctx, index) == token, f"step {step}"
+            ctx.batch_clear()
+            index = ctx.batch_add([token], len(tokens) + step, 0, True)
+    finally:
+        fast.close()
+        full.close()
+        ctx.close()
