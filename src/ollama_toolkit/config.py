@@ -199,3 +199,12 @@ def debug() -> bool:
 def no_bundled_model() -> bool:
     """OLLAMA_TOOLKIT_NO_BUNDLED_MODEL: do not register the bundled model in the store."""
     return _var("OLLAMA_TOOLKIT_NO_BUNDLED_MODEL").lower() in {"1", "true", "yes", "on"}
+
+
+DEFAULT_PULL_PART_SIZE = 100 * 1000 * 1000
+
+
+def pull_part_size() -> int:
+    """OLLAMA_TOOLKIT_PULL_PART_SIZE: the smallest part (bytes) of a blob that a pull downloads
+    over its own connection (default 100 MB, as Ollama); a large blob is fetched in up to 16."""
+    return max(1, _int_var("OLLAMA_TOOLKIT_PULL_PART_SIZE", DEFAULT_PULL_PART_SIZE))

@@ -58,3 +58,74 @@ def context_exceeded(n_tokens: int, num_ctx: int) -> APIError:
     return APIError(
         f"the input length ({n_tokens} tokens) exceeds the context length ({num_ctx} tokens)", 400
     )
+
+
+# --- model management -------------------------------------------------------------------------
+
+
+def invalid_model_name() -> APIError:
+    return APIError("invalid model name", 400)
+
+
+def invalid_name(kind: str, name: str) -> APIError:
+    # Ollama: `source "x" is invalid`, `destination "x" is invalid`, `name "x" is invalid`.
+    return APIError(f'{kind} "{name}" is invalid', 400)
+
+
+def model_not_found_quoted(name: str) -> APIError:
+    # /api/copy words it with Go's %q.
+    return APIError(f'model "{name}" not found', 404)
+
+
+def invalid_digest() -> APIError:
+    return APIError("invalid digest format", 400)
+
+
+def blob_not_found(digest: str, status: int = 404) -> APIError:
+    return APIError(f'blob "{digest}" not found', status)
+
+
+def digest_mismatch(expected: str, got: str) -> APIError:
+    return APIError(f'digest mismatch, expected "{expected}", got "{got}"', 400)
+
+
+def file_path_not_relative() -> APIError:
+    return APIError("file path must be relative", 400)
+
+
+def neither_from_nor_files() -> APIError:
+    return APIError("neither 'from' or 'files' was specified", 400)
+
+
+def not_gguf() -> APIError:
+    return APIError("supplied file was not in GGUF format", 400)
+
+
+def only_one_adapter() -> APIError:
+    return APIError("only one adapter is currently supported", 400)
+
+
+def template_error(detail: str) -> APIError:
+    return APIError(f"template error: {detail}", 400)
+
+
+def unknown_parameter(key: str) -> APIError:
+    return APIError(f"unknown parameter '{key}'", 400)
+
+
+def unsupported_quantization(name: str, supported: list[str]) -> APIError:
+    return APIError(
+        f"unsupported quantization type {name} - supported types are {', '.join(supported)}", 400
+    )
+
+
+def quantize_needs_float_model() -> APIError:
+    return APIError("quantization is only supported for F16, BF16 and F32 models", 400)
+
+
+def insecure_protocol() -> APIError:
+    return APIError("insecure protocol http", 400)
+
+
+def pull_manifest_failed(reason: str) -> APIError:
+    return APIError(f"pull model manifest: {reason}", 500)

@@ -143,7 +143,7 @@ def create(client: Client, args: argparse.Namespace) -> int:
         elif name == "license":
             fields.setdefault("license", []).append(value)
         elif name == "message":
-            role, _, content = value.partition(" ")
+            role, _, content = value.partition(": ")
             fields["messages"].append({"role": role, "content": content})
         elif name == "stop":
             fields["parameters"].setdefault("stop", []).append(value)

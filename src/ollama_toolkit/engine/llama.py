@@ -33,7 +33,8 @@ def _llama_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
         log.debug("llama.cpp: %s", text.decode(errors="replace").rstrip())
 
 
-def _init_backend() -> None:
+def init_backend() -> None:
+    """Initialise llama.cpp once per process, with its log routed into ours."""
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
@@ -59,7 +60,7 @@ class LlamaModel:
     """A loaded GGUF: weights and vocab. Free with close()."""
 
     def __init__(self, path: Path, use_mmap: bool | None = None):
-        _init_backend()
+        init_backend()
         params = lc.llama_model_default_params()
         params.n_gpu_layers = 0
         params.use_extra_bufts = False

@@ -6,7 +6,6 @@ straight into the blobs directory (sha256-checked by the package) and moved to t
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from ollama_toolkit.store.store import (
     MEDIA_TEMPLATE,
     Layer,
     Store,
+    go_json,
 )
 
 log = logging.getLogger(__name__)
@@ -51,21 +51,22 @@ def ensure_bundled(store: Store) -> ModelName:
             adopted = store.adopt_blob_file(assembled, digest)
         model = Layer(MEDIA_MODEL, digest, adopted.size)
     template = store.write_blob_bytes(BUNDLED_TEMPLATE.encode())
-    params = store.write_blob_bytes(json.dumps(BUNDLED_PARAMS).encode())
+    params = store.write_blob_bytes(go_json(BUNDLED_PARAMS))
     layers = [
         model,
         Layer(MEDIA_TEMPLATE, template.digest, template.size),
         Layer(MEDIA_PARAMS, params.digest, params.size),
     ]
     config = store.write_config(
-        layers,
         {
             "model_format": "gguf",
             "model_family": "gemma3",
             "model_families": ["gemma3"],
             "model_type": "268.10M",
             "file_type": "Q4_K_M",
-        },
+            "architecture": "amd64",
+            "os": "linux",
+        }
     )
     store.write_manifest(name, config, layers)
     return name

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import math
+import mmap
+import struct
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from gguf import GGUFReader, GGUFValueType
 
 # Arrays longer than this (token lists, merges, scores) only show with `verbose`, as in Ollama.
@@ -57,21 +61,104 @@ def _field_value(field: Any) -> Any:
     return field.contents()
 
 
+# GGUF value types (gguf_type) that are fixed-size scalars, as struct and numpy formats.
+_SCALARS = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
+_STRING, _ARRAY = 8, 9
+
+
+class _Cursor:
+    """Little-endian reads from a GGUF header held in memory (a memory map)."""
+
+    def __init__(self, data: mmap.mmap):
+        self.data = data
+        self.pos = 0
+
+    def scalar(self, fmt: str) -> Any:
+        (value,) = struct.unpack_from("<" + fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def string(self) -> str:
+        n = self.scalar("Q")
+        text = self.data[self.pos : self.pos + n].decode("utf-8")
+        self.pos += n
+        return text
+
+    def value(self, kind: int) -> Any:
+        if kind == _STRING:
+            return self.string()
+        if kind == _ARRAY:
+            item, count = self.scalar("I"), self.scalar("Q")
+            if item == _STRING:
+                return [self.string() for _ in range(count)]
+            fmt = _SCALARS[item]  # nested arrays: KeyError, and GGUFReader takes over
+            dtype = np.dtype("<" + fmt)
+            values = np.frombuffer(self.data, dtype=dtype, count=count, offset=self.pos)
+            self.pos += count * dtype.itemsize
+            return values.tolist()
+        return self.scalar(_SCALARS[kind])
+
+
+def _read_header(path: str) -> tuple[dict[str, Any], list[list[int]]]:
+    """Key/values and tensor shapes straight from the header: GGUFReader builds an object per
+    token of a 262k-token vocabulary, which takes many seconds on a small machine."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        cursor = _Cursor(data)
+        if data[:4] != b"GGUF":
+            raise ValueError("not a GGUF file")
+        cursor.pos = 4
+        if cursor.scalar("I") not in (2, 3):
+            raise ValueError("unsupported GGUF version")
+        n_tensors, n_kv = cursor.scalar("Q"), cursor.scalar("Q")
+        kv: dict[str, Any] = {}
+        for _ in range(n_kv):
+            key = cursor.string()
+            kv[key] = cursor.value(cursor.scalar("I"))
+        shapes = []
+        for _ in range(n_tensors):
+            cursor.string()
+            shapes.append([cursor.scalar("Q") for _ in range(cursor.scalar("I"))])
+            cursor.scalar("I")  # tensor type
+            cursor.scalar("Q")  # data offset
+        return kv, shapes
+
+
 @functools.lru_cache(maxsize=16)
-def _read(path: str, mtime: float) -> tuple[dict[str, Any], int]:
+def _read(path: str, mtime: float) -> tuple[dict[str, Any], list[list[int]]]:
+    try:
+        return _read_header(path)
+    except (ValueError, KeyError, struct.error):
+        pass  # big-endian or unusual files: the gguf package's reader knows them all
     reader = GGUFReader(path, "r")
     kv: dict[str, Any] = {}
     for key, field in reader.fields.items():
         if key.startswith("GGUF."):
             continue
         kv[key] = _field_value(field)
-    n_params = sum(int(t.n_elements) for t in reader.tensors)
-    return kv, n_params
+    return kv, [[int(n) for n in t.shape] for t in reader.tensors]
 
 
 def read_metadata(path: Path) -> tuple[dict[str, Any], int]:
     """All key/values of a GGUF file and its parameter count (cached per file version)."""
-    return _read(str(path), path.stat().st_mtime)
+    kv, shapes = _read(str(path), path.stat().st_mtime)
+    return kv, sum(math.prod(shape) for shape in shapes)
+
+
+def tensor_shapes(path: Path) -> list[list[int]]:
+    """The dimensions of every tensor of a GGUF file, in file order."""
+    return _read(str(path), path.stat().st_mtime)[1]
 
 
 def model_info(path: Path, verbose: bool = False) -> dict[str, Any]:
@@ -95,9 +182,13 @@ def quantization(path: Path) -> str:
 
 
 def parameter_size(n_params: int) -> str:
-    """Ollama's human form: 268.10M, 7.6B."""
+    """Ollama's human form (format.HumanNumber): 268.10M, 7.6B, 8B, 45K."""
     if n_params >= 1_000_000_000:
-        return f"{n_params / 1e9:.1f}B"
+        n = n_params / 1e9
+        return f"{n:.0f}B" if n.is_integer() else f"{n:.1f}B"
     if n_params >= 1_000_000:
-        return f"{n_params / 1e6:.2f}M"
-    return f"{n_params / 1e3:.2f}K"
+        n = n_params / 1e6
+        return f"{n:.0f}M" if n.is_integer() else f"{n:.2f}M"
+    if n_params >= 1_000:
+        return f"{n_params / 1e3:.0f}K"
+    return str(n_params)

@@ -39,8 +39,6 @@ class ModelName:
             head2, sep2, namespace = head.rpartition("/")
             if sep2:
                 host = head2.split("://", 1)[-1]
-            else:
-                namespace = head2
         else:
             model = s
         name = cls(

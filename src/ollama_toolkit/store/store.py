@@ -13,11 +13,12 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ollama_toolkit.store.names import InvalidNameError, ModelName
 
@@ -53,9 +54,17 @@ class Layer:
     media_type: str
     digest: str  # "sha256:<hex>"
     size: int
+    from_: str = ""  # the model or file a created model's layer came from, as Ollama records it
 
     def to_json(self) -> dict[str, Any]:
-        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        doc: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.from_:
+            doc["from"] = self.from_
+        return doc
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,27 @@ class Manifest:
             if layer.media_type == media_type:
                 return layer
         return None
+
+
+def go_json(value: Any) -> bytes:
+    """JSON as Go's encoder writes it: compact, `<>&` escaped, one trailing newline.
+
+    Blobs and manifests written this way are byte for byte what Ollama writes for the same
+    content, so their digests match and layers are shared with models Ollama created.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escape in _GO_ESCAPES:
+        text = text.replace(char, escape)
+    return text.encode() + b"\n"
+
+
+_GO_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -99,11 +129,53 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+class BlobWriter:
+    """A blob being written from chunks (an upload): hashed as it goes, named by its digest only
+    once complete and verified, so a crash leaves a temporary file and never a lying blob."""
+
+    def __init__(self, store: Store):
+        store.blobs.mkdir(parents=True, exist_ok=True)
+        self._store = store
+        fd, self._tmp = tempfile.mkstemp(dir=store.blobs, prefix=".tmp-")
+        self._file = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self._file.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self, expected_digest: str) -> Layer:
+        """Verify the content against `expected_digest` and move it to its blob name."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            digest = "sha256:" + self._hash.hexdigest()
+            if digest != expected_digest:
+                raise DigestError(f'digest mismatch, expected "{expected_digest}", got "{digest}"')
+            os.replace(self._tmp, self._store.blob_path(digest))
+        except BaseException:
+            self.abort()
+            raise
+        _fsync_dir(self._store.blobs)
+        return Layer("", digest, self.size)
+
+    def abort(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
 class Store:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.blobs = self.root / "blobs"
         self.manifests = self.root / "manifests"
+        # Held while a manifest is written or blobs are removed, so a removal never races the
+        # check that every blob a new manifest names is present.
+        self.lock = threading.RLock()
 
     # --- blobs ---------------------------------------------------------------------------------
 
@@ -119,31 +191,6 @@ class Store:
         if not path.exists():
             atomic_write(path, data)
         return Layer("", digest, len(data))
-
-    def write_blob_stream(self, stream: BinaryIO, expected_digest: str | None = None) -> Layer:
-        """Copy a stream into the store, hashing as it goes; verify against expected_digest."""
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.blobs, prefix=".tmp-")
-        h = hashlib.sha256()
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as f:
-                while chunk := stream.read(1 << 20):
-                    h.update(chunk)
-                    f.write(chunk)
-                    size += len(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            digest = "sha256:" + h.hexdigest()
-            if expected_digest is not None and digest != expected_digest:
-                raise DigestError(f"digest mismatch, expected {expected_digest!r}, got {digest!r}")
-            os.replace(tmp, self.blob_path(digest))
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(self.blobs)
-        return Layer("", digest, size)
 
     def adopt_blob_file(self, path: Path, digest: str) -> Layer:
         """Move a complete, already verified file (in the blobs directory) to its digest name."""
@@ -200,24 +247,27 @@ class Store:
         )
 
     def write_manifest(self, name: ModelName, config: Layer, layers: list[Layer]) -> None:
-        for layer in [config, *layers]:
-            if not self.has_blob(layer.digest):
-                raise FileNotFoundError(f"blob {layer.digest} is missing")
         doc = {
             "schemaVersion": 2,
             "mediaType": MANIFEST_MEDIA_TYPE,
             "config": config.to_json(),
             "layers": [x.to_json() for x in layers],
         }
-        atomic_write(self.manifest_path(name), json.dumps(doc).encode())
+        self.write_manifest_bytes(name, go_json(doc))
 
-    def write_config(self, model_layers: list[Layer], meta: dict[str, Any]) -> Layer:
-        """The image config blob Ollama writes next to each manifest."""
-        doc = {
-            **meta,
-            "rootfs": {"type": "layers", "diff_ids": [x.digest for x in model_layers]},
-        }
-        layer = self.write_blob_bytes(json.dumps(doc).encode())
+    def write_manifest_bytes(self, name: ModelName, data: bytes) -> None:
+        """Write a manifest as given (a pulled one keeps the registry's bytes and digest), once
+        every blob it names is in the store."""
+        doc = json.loads(data)
+        with self.lock:
+            for layer in [_layer(doc["config"]), *(_layer(x) for x in doc.get("layers", []))]:
+                if not self.has_blob(layer.digest):
+                    raise FileNotFoundError(f"blob {layer.digest} is missing")
+            atomic_write(self.manifest_path(name), data)
+
+    def write_config(self, config: dict[str, Any]) -> Layer:
+        """The config blob a manifest names: Ollama's ConfigV2 (format, family, type...)."""
+        layer = self.write_blob_bytes(go_json(config))
         return Layer(CONFIG_MEDIA_TYPE, layer.digest, layer.size)
 
     def read_config(self, manifest: Manifest) -> dict[str, Any]:
@@ -228,31 +278,53 @@ class Store:
 
     def copy(self, source: ModelName, destination: ModelName) -> None:
         data = self.manifest_path(source).read_bytes()
-        atomic_write(self.manifest_path(destination), data)
+        old = self.layers_of(destination)
+        with self.lock:
+            atomic_write(self.manifest_path(destination), data)
+            self.remove_unused(old)
 
     def delete(self, name: ModelName) -> None:
-        """Remove a manifest, then every blob no remaining manifest references."""
+        """Remove a manifest, then those of its blobs that no remaining manifest references."""
         path = self.manifest_path(name)
-        path.unlink()
-        for parent in list(path.parents)[: len(name.parts) - 1]:
-            with contextlib.suppress(OSError):
-                parent.rmdir()
-        self.prune_blobs()
+        with self.lock:
+            layers = self.layers_of(name)
+            path.unlink()
+            for parent in list(path.parents)[: len(name.parts) - 1]:
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+            self.remove_unused(layers)
 
-    def prune_blobs(self) -> None:
-        referenced = set()
-        for name in self.iter_names():
-            try:
-                m = self.read_manifest(name)
-            except (OSError, ValueError, KeyError):
-                continue
-            referenced.update(parse_digest(x.digest) for x in (m.config, *m.layers))
-        if not self.blobs.is_dir():
-            return
-        for blob in self.blobs.iterdir():
-            if blob.name.startswith("sha256-") and blob.name[7:] not in referenced:
-                blob.unlink(missing_ok=True)
+    def remove_unused(self, layers: Iterable[Layer]) -> list[Layer]:
+        """Remove the blobs of `layers` that no manifest references; return the removed ones.
+
+        A manifest that cannot be read keeps nothing alive: it is skipped, as Ollama skips it.
+        """
+        with self.lock:
+            candidates = {x.digest: x for x in layers}
+            if not candidates:
+                return []
+            for name in self.iter_names():
+                try:
+                    m = self.read_manifest(name)
+                except (OSError, ValueError, KeyError):
+                    continue
+                for x in (m.config, *m.layers):
+                    candidates.pop(x.digest, None)
+            for layer in candidates.values():
+                with contextlib.suppress(FileNotFoundError, DigestError):
+                    self.blob_path(layer.digest).unlink()
+            return list(candidates.values())
+
+    def layers_of(self, name: ModelName) -> tuple[Layer, ...]:
+        """The config and layers of a stored model; none when it is absent or unreadable."""
+        try:
+            m = self.read_manifest(name)
+        except (OSError, ValueError, KeyError):
+            return ()
+        return (m.config, *m.layers)
 
 
 def _layer(doc: dict[str, Any]) -> Layer:
-    return Layer(doc.get("mediaType", ""), doc["digest"], int(doc.get("size", 0)))
+    return Layer(
+        doc.get("mediaType", ""), doc["digest"], int(doc.get("size", 0)), doc.get("from", "")
+    )
