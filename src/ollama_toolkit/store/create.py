@@ -230,12 +230,7 @@ def _layers_from_files(
     store: Store, files: dict[str, str], statuses: list[str], progress: Progress
 ) -> tuple[list[Layer], dict[str, Any]]:
     for digest in files.values():
-        path = store.blob_path(digest)
-        if not path.is_file():
-            raise blob_not_found(digest, 400)
-        with open(path, "rb") as f:
-            if f.read(4) != b"GGUF":
-                raise not_gguf()
+        _gguf_blob(store, digest)
     layers: list[Layer] = []
     extra: list[Layer] = []
     for file_name in sorted(files):
@@ -287,15 +282,21 @@ def _detected_template(store: Store, kv: dict[str, Any], statuses: list[str]) ->
     return layers
 
 
+def _gguf_blob(store: Store, digest: str) -> Path:
+    """The path of an uploaded blob that must be a GGUF file; 400 when missing or not GGUF."""
+    path = store.blob_path(digest)
+    if not path.is_file():
+        raise blob_not_found(digest, 400)
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise not_gguf()
+    return path
+
+
 def _adapter_layers(store: Store, adapters: dict[str, str]) -> list[Layer]:
     layers = []
     for file_name, digest in adapters.items():
-        path = store.blob_path(digest)
-        if not path.is_file():
-            raise blob_not_found(digest, 400)
-        with open(path, "rb") as f:
-            if f.read(4) != b"GGUF":
-                raise not_gguf()
+        path = _gguf_blob(store, digest)
         layers.append(Layer(MEDIA_ADAPTER, digest, path.stat().st_size, file_name))
     return layers
 
