@@ -169,17 +169,18 @@ def test_without_shift_a_full_context_ends_with_length(runner):
 @pytest.mark.parametrize(
     "opts",
     [
+        {"temperature": 0},
         {"temperature": 0, "repeat_penalty": 1.3},
         {"temperature": 0.9, "seed": 7, "repeat_penalty": 1.1, "presence_penalty": 0.5},
         {"temperature": 1.5, "seed": 3, "top_k": 0, "top_p": 0.95},
     ],
 )
-def test_candidate_shortcut_samples_what_the_full_vocabulary_would(runner, opts):
+def test_sampling_shortcuts_pick_what_the_full_chain_would(runner, opts):
     model = runner.model
     ctx = LlamaContext(model, ContextConfig(n_ctx=256, n_seq_max=1, n_batch=64, n_threads=2))
     options = Options(**opts)
     fast, full = Sampler(model, options), Sampler(model, options)
-    full._margin = None  # every token goes through the chain
+    full._margin, full._argmax_only = None, False  # every token goes through the whole chain
     try:
         tokens = model.tokenize("The best way to learn")
         ctx.batch_clear()

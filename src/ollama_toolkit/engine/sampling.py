@@ -77,6 +77,11 @@ class Sampler:
             opts.repeat_penalty < 1 or opts.frequency_penalty < 0 or opts.presence_penalty < 0
         )
         self._margin = None if rewards else 20.0 * max(opts.temperature, 0.0)
+        # Greedy without penalties is a plain argmax: no candidates, no chain.
+        self._argmax_only = opts.temperature <= 0 and not (
+            penalized
+            and (opts.repeat_penalty != 1.0 or opts.frequency_penalty or opts.presence_penalty)
+        )
         self._one = (lc.llama_token_data * 1)()
         self._one_arr = lc.llama_token_data_array(self._one, 1, -1, False)
 
@@ -95,11 +100,14 @@ class Sampler:
 
     def sample(self, ctx: LlamaContext, index: int) -> int:
         logits = ctx.logits(index)
-        if self._margin is None:
-            ids = np.arange(len(logits))
+        if self._argmax_only:
+            token = int(logits.argmax())
         else:
-            ids = np.flatnonzero(logits >= self._floor(float(logits.max())))
-        token = self._choose(ids, logits[ids], with_grammar=False)
+            if self._margin is None:
+                ids = np.arange(len(logits))
+            else:
+                ids = np.flatnonzero(logits >= self._floor(float(logits.max())))
+            token = self._choose(ids, logits[ids], with_grammar=False)
         if self.grammar is not None and not self._grammar_allows(token):
             token = self._choose_masked(logits)
         lc.llama_sampler_accept(self.chain, token)

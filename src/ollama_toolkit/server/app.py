@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from ollama_toolkit.store.bundled import ensure_bundled
 from ollama_toolkit.store.store import Store
 
 log = logging.getLogger(__name__)
+
+_GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def create_app(models_dir: Path | None = None) -> FastAPI:
@@ -112,6 +115,10 @@ def serve(host: config.HostURL | None = None) -> None:
     import uvicorn
 
     bind = host or config.host()
+    # The event loop and the runner threads share the GIL. After each llama_decode (which runs
+    # without it) a runner must get it back at once; Python's default 5 ms switch interval
+    # would let a busy event loop delay every decoding step by up to that much.
+    sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
     logging.basicConfig(
         level=logging.DEBUG if config.debug() else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -27,7 +27,8 @@ from ollama_toolkit.server.inference import (
     think_level,
 )
 from ollama_toolkit.store.model import Model
-from ollama_toolkit.template import Template, TemplateError, Values
+from ollama_toolkit.template import TemplateError, Values
+from ollama_toolkit.template import parse as parse_template
 
 
 async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[GenerateResponse]:
@@ -135,7 +136,7 @@ def _render(model: Model, req: GenerateRequest) -> tuple[str, bool]:
     if req.raw:
         return req.prompt, False
     try:
-        template = Template(req.template) if req.template else model.parsed_template
+        template = parse_template(req.template) if req.template else model.parsed_template
     except TemplateError as e:
         raise APIError(f"template error: {e}") from None
     if req.suffix:

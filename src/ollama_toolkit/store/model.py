@@ -23,6 +23,7 @@ from ollama_toolkit.store.store import (
     Store,
 )
 from ollama_toolkit.template import Template, named_template, template_for_jinja
+from ollama_toolkit.template import parse as parse_template
 
 # Ollama's default template when a model has none: the prompt itself.
 DEFAULT_TEMPLATE = "{{ .Prompt }}"
@@ -48,7 +49,7 @@ class Model:
 
     @functools.cached_property
     def parsed_template(self) -> Template:
-        return Template(self.template)
+        return parse_template(self.template)
 
     @functools.cached_property
     def metadata(self) -> dict[str, Any]:
