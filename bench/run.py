@@ -1,0 +1,250 @@
+"""One command: our server against llama.cpp's tools and two peer servers, in one run.
+
+    .venv/bin/python -m bench.run [--quick] [--threads 2]
+
+See bench/README.md for what each figure means. Exits 0 unless a step crashed; targets are
+reported as PASS/FAIL, never enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+from bench import baselines, servers
+from bench.baselines import LlamaBench
+from bench.build import BUILD_DIR, LLAMA_CPP_PYTHON_VERSION, ensure_built
+from bench.cpu import OtherLoad
+from bench.load import Load
+from bench.measure import (
+    CITY_PROMPT,
+    CITY_SCHEMA,
+    Ask,
+    ollama_load,
+    openai_load,
+    round_trips,
+    sequential,
+    warm_up,
+)
+from bench.prompts import PromptFactory
+from bench.report import BUSY_WARNING, show
+
+CLIENTS = 8
+GEN_TOKENS = 128  # single-stream generation (llama-bench tg128)
+PP_TOKENS = 512  # cold prompt processing (llama-bench pp512), BOS included
+LOAD_PROMPT_TOKENS = 110  # 8-client test: prompt and generated tokens per request
+LOAD_GEN_TOKENS = 64
+PREFIX_TOKENS = 1000  # the repeated prefix of the prompt-cache figure
+SHORT_TOKENS = 16  # short prompts and tails
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Plan:
+    reps: int  # repetitions of each single-request figure (median reported)
+    bench_reps: int  # llama-bench -r
+    overhead_requests: int
+    rounds: int  # requests each of the 8 clients sends, one after another
+
+
+FULL = Plan(reps=5, bench_reps=5, overhead_requests=20, rounds=3)
+QUICK = Plan(reps=1, bench_reps=2, overhead_requests=8, rounds=1)
+
+
+class Run:
+    """Collects figures and notes; a step that raises is reported and the run goes on."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, float] = {}
+        self.notes: dict[str, str] = {}
+        self.failed: list[str] = []
+        self.busy: dict[str, float] = {}  # figure → CPUs other processes used meanwhile
+        self.llama_cpp = "(build unknown)"  # llama.cpp's build, as llama-bench reports it
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        print(f"-- {name}", file=sys.stderr, flush=True)
+        started, other, before = time.monotonic(), OtherLoad(), dict(self.figures)
+        try:
+            yield
+        except Exception:
+            traceback.print_exc()
+            self.failed.append(name)
+        busy = other.cpus()
+        for key, value in self.figures.items():
+            if before.get(key) != value:
+                self.busy[key] = max(busy, self.busy.get(key, 0.0))
+        print(
+            f"   {time.monotonic() - started:.1f}s, other processes: {busy:.2f} CPUs",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def load(self, key: str, load: Load, streamed: bool = True) -> None:
+        self.figures[key] = load.total_rate
+        first = statistics.median(r.ttft for r in load.results)
+        prompt = statistics.mean(r.prompt_tokens for r in load.results)
+        gen = statistics.mean(r.gen_tokens for r in load.results)
+        self.notes[key] = (
+            f"{len(load.results)} req ({prompt:.0f}+{gen:.0f} tok) in {load.wall:.1f}s, "
+            + (f"TTFT p50 {first * 1000:.0f} ms" if streamed else "not streamed")
+        )
+
+    def memory(self, key: str, mem: servers.Memory) -> None:
+        self.figures[key] = mem.peak / MIB
+        self.notes[key] = f"RSS {mem.rss / MIB:.0f} MiB now"
+
+
+def bundled_gguf() -> tuple[Path, Path]:
+    """The bundled model registered in a store under bench/.build: (GGUF path, store dir)."""
+    from ollama_toolkit.store.bundled import ensure_bundled
+    from ollama_toolkit.store.store import Store
+
+    models = BUILD_DIR / "models"
+    store = Store(models)
+    name = ensure_bundled(store)
+    return store.blob_path(store.read_manifest(name).layers[0].digest), models
+
+
+def llama_bench(run: Run, gguf: Path, threads: int, plan: Plan, done: list[LlamaBench]) -> None:
+    """One pass of llama-bench; the baseline is the mean of the passes so far.
+
+    It runs before and after our server's single-stream figures, so a machine that drifts
+    over minutes biases neither side.
+    """
+    with run.step(f"llama-bench pp{PP_TOKENS} tg{GEN_TOKENS}, pass {len(done) + 1}"):
+        lb = baselines.run_llama_bench(gguf, threads, PP_TOKENS, GEN_TOKENS, plan.bench_reps)
+        done.append(lb)
+        run.llama_cpp = done[0].build
+        run.figures["tg"] = statistics.mean(b.tg for b in done)
+        run.figures["pp_base"] = statistics.mean(b.pp for b in done)
+        passes = f"mean of {len(done)} passes of {plan.bench_reps} runs"
+        run.notes["tg"] = f"{passes}: " + " / ".join(f"{b.tg:.1f}" for b in done)
+        run.notes["pp_base"] = f"{passes}: " + " / ".join(f"{b.pp:.0f}" for b in done)
+
+
+def batched_bench(run: Run, gguf: Path, threads: int, load_prompt: int) -> None:
+    with run.step("llama-batched-bench"):
+        bb = baselines.run_batched_bench(gguf, threads, load_prompt, LOAD_GEN_TOKENS, CLIENTS)
+        run.figures["batched"] = bb.speed
+        run.notes["batched"] = f"npp {bb.n_prompt}, ntg {bb.n_gen}, tg {bb.speed_tg:.0f} tok/s"
+
+
+def our_server(
+    run: Run, pf: PromptFactory, models: Path, threads: int, plan: Plan, load: list[list[str]]
+) -> None:
+    with run.step("our server: start"), servers.ours(models, threads, CLIENTS) as srv:
+        run.memory("mem_ours", warm_up(srv, pf.make(SHORT_TOKENS), openai=False))
+        with run.step("our server: generation"):
+            rs = sequential(srv, [Ask(pf.make(SHORT_TOKENS), GEN_TOKENS) for _ in range(plan.reps)])
+            run.figures["gen"] = median([r.gen_rate for r in rs])
+            client = median([(r.gen_tokens - 1) / (r.seconds - r.ttft) for r in rs])
+            run.notes["gen"] = f"{rs[0].gen_tokens} tok, client clock {client:.1f} tok/s"
+        with run.step("our server: prompt processing"):
+            rs = sequential(srv, [Ask(pf.make(PP_TOKENS), 1) for _ in range(plan.reps)])
+            run.figures["pp"] = median([r.prompt_rate for r in rs])
+            run.notes["pp"] = f"{rs[0].prompt_tokens}-token prompts"
+        with run.step("our server: cached prefix"):
+            asks = []
+            for _ in range(plan.reps):
+                prefix = pf.make(PREFIX_TOKENS)
+                asks += [Ask(prefix + pf.tail(SHORT_TOKENS), 1) for _ in range(2)]
+            rs = sequential(srv, asks)
+            run.figures["ttft_cold"] = median([r.ttft * 1000 for r in rs[0::2]])
+            run.figures["ttft_warm"] = median([r.ttft * 1000 for r in rs[1::2]])
+            run.notes["ttft_warm"] = (
+                f"prompt_eval_count {rs[0].prompt_tokens} cold, {rs[1].prompt_tokens} warm"
+            )
+        with run.step("our server: format"):
+            asks = []
+            for _ in range(plan.reps):
+                prompt = pf.make(SHORT_TOKENS) + CITY_PROMPT
+                asks += [Ask(prompt, GEN_TOKENS), Ask(prompt, GEN_TOKENS, CITY_SCHEMA)]
+            rs = sequential(srv, asks)
+            run.figures["fmt_free"] = median([r.gen_rate for r in rs[0::2]])
+            run.figures["fmt"] = median([r.gen_rate for r in rs[1::2]])
+            run.notes["fmt"] = f"{median([r.gen_tokens for r in rs[1::2]]):.0f} tok constrained"
+        with run.step("our server: overhead"):
+            asks = [Ask(pf.make(SHORT_TOKENS), 1) for _ in range(plan.overhead_requests)]
+            rs = sequential(srv, asks)
+            run.figures["overhead"] = median([(r.ttft - r.prompt_eval_s) * 1000 for r in rs])
+            run.figures["prefill"] = median([r.prompt_eval_s * 1000 for r in rs])
+            floor = median(round_trips(srv, "/api/version", plan.overhead_requests)) * 1000
+            run.notes["overhead"] = (
+                f"{len(rs)} requests of {rs[0].prompt_tokens} tokens;"
+                f" GET /api/version p50 {floor:.1f} ms"
+            )
+        with run.step("our server: 8 clients"):
+            run.load("load_ours", ollama_load(srv, load, LOAD_GEN_TOKENS))
+
+
+def peers(run: Run, pf: PromptFactory, gguf: Path, threads: int, load: list[list[str]]) -> None:
+    with run.step("llama-server: 8 clients"), servers.llama_server(gguf, threads, CLIENTS) as srv:
+        run.memory("mem_llama_server", warm_up(srv, pf.make(SHORT_TOKENS), openai=True))
+        run.load("load_llama_server", openai_load(srv, load, LOAD_GEN_TOKENS, stream=True))
+    with run.step("llama-cpp-python server: 8 clients"):
+        servers.ensure_llama_cpp_python_server()
+        with servers.llama_cpp_python(gguf, threads) as srv:
+            run.memory("mem_lcp", warm_up(srv, pf.make(SHORT_TOKENS), openai=True))
+            run.load("load_lcp", openai_load(srv, load, LOAD_GEN_TOKENS, stream=False), False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 2 min)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every engine")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    started = time.monotonic()
+
+    build_s = ensure_built()
+    if build_s is not None:
+        print(f"built llama.cpp tools in {build_s:.0f}s", file=sys.stderr)
+    gguf, models = bundled_gguf()
+    run = Run()
+    other = OtherLoad()
+    pf = PromptFactory(gguf)
+    try:
+        # The same prompts for every server under the 8 clients; the batched-bench shape
+        # follows their mean length.
+        load = [[pf.make(LOAD_PROMPT_TOKENS) for _ in range(plan.rounds)] for _ in range(CLIENTS)]
+        load_prompt = round(statistics.mean(pf.count(p) for q in load for p in q))
+        passes: list[LlamaBench] = []
+        llama_bench(run, gguf, args.threads, plan, passes)
+        batched_bench(run, gguf, args.threads, load_prompt)
+        our_server(run, pf, models, args.threads, plan, load)
+        llama_bench(run, gguf, args.threads, plan, passes)
+        peers(run, pf, gguf, args.threads, load)
+    finally:
+        pf.close()
+
+    busy = other.cpus()
+    if busy > BUSY_WARNING:
+        print(f"warning: other processes kept {busy:.1f} CPUs busy during the run", file=sys.stderr)
+    title = (
+        f"ollama_toolkit vs llama.cpp {run.llama_cpp} from llama-cpp-python"
+        f" {LLAMA_CPP_PYTHON_VERSION}: {args.threads} threads, {CLIENTS} clients"
+    )
+    caption = (
+        f"{platform.machine()}, {os.cpu_count()} CPUs; GGUF {gguf}; "
+        f"{'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f}s; "
+        f"other processes' load during the run: {busy:.2f} CPUs"
+    )
+    show(run.figures, run.notes, run.busy, title, caption)
+    if run.failed:
+        print("failed steps: " + ", ".join(run.failed), file=sys.stderr)
+    return 1 if run.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
