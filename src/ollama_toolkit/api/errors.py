@@ -85,10 +85,6 @@ def blob_not_found(digest: str, status: int = 404) -> APIError:
     return APIError(f'blob "{digest}" not found', status)
 
 
-def digest_mismatch(expected: str, got: str) -> APIError:
-    return APIError(f'digest mismatch, expected "{expected}", got "{got}"', 400)
-
-
 def file_path_not_relative() -> APIError:
     return APIError("file path must be relative", 400)
 

@@ -53,7 +53,6 @@ class ContextConfig:
     n_seq_max: int
     n_batch: int
     n_threads: int
-    embeddings: bool = False
 
 
 class LlamaModel:
@@ -105,14 +104,8 @@ class LlamaModel:
             self._pieces[token] = cached
         return cached
 
-    def detokenize(self, tokens: list[int]) -> str:
-        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
-
     def is_eog(self, token: int) -> bool:
         return bool(lc.llama_vocab_is_eog(self.vocab, token))
-
-    def token_text(self, token: int) -> str:
-        return self.piece(token).decode("utf-8", errors="replace")
 
     def fim_tokens(self) -> tuple[int, int, int] | None:
         pre = lc.llama_vocab_fim_pre(self.vocab)
@@ -138,7 +131,6 @@ class LlamaContext:
         # be shared with seq_cp. Full-size SWA cache so cached prefixes can be reused.
         params.kv_unified = True
         params.swa_full = True
-        params.embeddings = cfg.embeddings
         params.no_perf = True
         self.model = model
         self.cfg = cfg
@@ -191,12 +183,6 @@ class LlamaContext:
     def logits(self, index: int) -> np.ndarray:
         ptr = lc.llama_get_logits_ith(self.ctx, index)
         return np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
-
-    def embedding(self, seq: int) -> np.ndarray | None:
-        ptr = lc.llama_get_embeddings_seq(self.ctx, seq)
-        if not ptr:
-            return None
-        return np.ctypeslib.as_array(ptr, shape=(self.model.n_embd,)).copy()
 
     # --- KV cache ------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ A valid name can never escape the store directory: every part is checked charact
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -62,9 +61,6 @@ class ModelName:
     @property
     def parts(self) -> tuple[str, str, str, str]:
         return (self.host, self.namespace, self.model, self.tag)
-
-    def manifest_relpath(self) -> PurePosixPath:
-        return PurePosixPath(*self.parts)
 
     def display(self) -> str:
         """Ollama's DisplayShortest: `model:tag`, with namespace/host only when not the default."""
