@@ -107,21 +107,25 @@ async def delete(request: Request) -> Response:
 
 @router.post("/api/pull")
 async def pull(request: Request) -> Response:
-    req = parse_body(await request.body(), PullRequest)
-    text = req.model or req.name
-    if not text:
-        raise model_required()
-    chunks = pull_model(get_state(request).store, text, req.insecure)
-    return await respond(chunks, req.stream is not False, _last, request)
+    return await _registry_transfer(request, PullRequest, pull_model)
 
 
 @router.post("/api/push")
 async def push(request: Request) -> Response:
-    req = parse_body(await request.body(), PushRequest)
+    return await _registry_transfer(request, PushRequest, push_model)
+
+
+async def _registry_transfer(
+    request: Request,
+    wire_type: type[PullRequest],
+    transfer: Callable[[Store, str, bool], AsyncIterator[ProgressResponse]],
+) -> Response:
+    """Pull and push alike: a model name, then streamed progress."""
+    req = parse_body(await request.body(), wire_type)
     text = req.model or req.name
     if not text:
         raise model_required()
-    chunks = push_model(get_state(request).store, text, req.insecure)
+    chunks = transfer(get_state(request).store, text, req.insecure)
     return await respond(chunks, req.stream is not False, _last, request)
 
 
