@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import queue
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from ollama_toolkit import config
 from ollama_toolkit.engine.llama import ContextConfig, LlamaContext
 from ollama_toolkit.engine.options import LoadOptions, Options
 from ollama_toolkit.engine.runner import (
@@ -111,6 +115,29 @@ def test_interleaved_streams_each_get_their_own_text(runner):
             assert max(top.values()) - top[other_choice] < TIE_NATS, (text_a, text_t)
 
 
+def test_each_step_hands_its_events_over_in_one_post(runner):
+    # One wake-up of the owner per step, not per event: several streams' tokens travel
+    # together, in order, and nothing is lost or handed over twice.
+    posts: list[list] = []
+
+    def post(deliver, items) -> None:
+        posts.append(list(items))
+        deliver(items)
+
+    pairs = [request(runner, p, num_predict=8) for p in PROMPTS]
+    for req, _ in pairs:
+        req.post = post
+        runner.submit(req)
+    results = [col.wait() for _, col in pairs]
+    handed = [event for items in posts for _, event in items]
+    assert len(handed) == len({id(e) for e in handed})
+    assert sum(isinstance(e, DoneEvent) for e in handed) == len(PROMPTS)
+    assert "".join(e.text for e in handed if isinstance(e, TokenEvent)) != ""
+    assert max(len({emit for emit, _ in items}) for items in posts) > 1
+    assert len(posts) < len(handed)
+    assert all(done.eval_count == 8 or done.reason == "stop" for _, _, done in results)
+
+
 def test_repeated_prefix_is_served_from_the_cache(runner):
     prefix = "You are a helpful assistant. " * 20
     _, _, first = run_alone(runner, prefix + "Question one?", num_predict=2)
@@ -195,3 +222,30 @@ def test_sampling_shortcuts_pick_what_the_full_chain_would(runner, opts):
         fast.close()
         full.close()
         ctx.close()
+
+
+_SPIN_COUNT_AT_LOAD = """
+import os, sys
+
+class Watch:
+    # Records GOMP_SPINCOUNT at the moment llama_cpp (and with it libgomp) is first imported.
+    def find_spec(self, name, path=None, target=None):
+        if name == "llama_cpp" and "seen" not in globals():
+            globals()["seen"] = os.environ.get("GOMP_SPINCOUNT")
+
+sys.meta_path.insert(0, Watch())
+import ollama_toolkit.server.app
+print(seen)
+"""
+
+
+@pytest.mark.parametrize("users", [None, "300000"])
+def test_openmp_threads_spin_briefly_unless_the_user_says_otherwise(users):
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    if users:
+        env["GOMP_SPINCOUNT"] = users
+    out = subprocess.run(
+        [sys.executable, "-c", _SPIN_COUNT_AT_LOAD], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (users or config.OPENMP_SPIN_COUNT)

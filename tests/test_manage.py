@@ -142,6 +142,8 @@ def test_recreating_a_model_writes_ollamas_bytes_and_drops_unused_layers(
     digest = client.create_blob(gguf)
     client.create(model="again", files={"r.gguf": digest}, system="first")
     first = _manifest(server, "registry.ollama.ai/library/again:latest")
+    # The server keeps models it has read: the new manifest must replace what it kept.
+    assert 'SYSTEM """first"""' in client.show("again").modelfile
     client.create(model="again", files={"r.gguf": digest}, system="second")
     try:
         # What Ollama writes for `FROM ./r.gguf` + `SYSTEM second`, byte for byte.
@@ -280,6 +282,9 @@ def test_copy_and_delete(server, client, model):
     finally:
         assert client.delete("team/copied:v2").status == "success"
     assert "team/copied:v2" not in {m.model for m in client.list().models}
+    with pytest.raises(ollama.ResponseError) as gone:
+        client.show("team/copied:v2")  # shown before it was deleted: nothing kept outlives it
+    assert gone.value.status_code == 404
     assert client.show(model).details.family == "gemma3"  # shared blobs were kept
     assert_store_consistent(server.models_dir)
 

@@ -3,8 +3,12 @@
 Requests arrive through a queue. Each step admits waiting requests into free slots (preferring
 the slot whose cached tokens share the longest prefix with the prompt), builds one llama_batch
 with the next token of every generating slot and prompt chunks of prefilling ones, calls
-llama_decode once, then samples and emits a token for every slot that has logits. Events go back
-through the request's `emit` callback, which must be thread-safe.
+llama_decode once, then samples a token for every slot that has logits.
+
+Events go back in batches: a step's events are handed over with one `post` per owner (such as
+asyncio's call_soon_threadsafe), just before the runner releases the GIL for a while (decode,
+a pause or an idle wait). Handing each event over as it comes would wake the event loop mid-step,
+and the runner would then wait for the GIL on its next call into llama.cpp.
 """
 
 from __future__ import annotations
@@ -61,14 +65,22 @@ Event = TokenEvent | DoneEvent | ErrorEvent
 class GenerationRequest:
     tokens: list[int]
     options: Options
-    emit: Callable[[Event], None]
     num_ctx: int
     grammar: str | None = None
     json_end: bool = False
     shift: bool = True
     logprobs: bool = False
     top_logprobs: int = 0
+    # How events reach the owner: `post(deliver, items)` must be thread-safe and later call
+    # deliver(items) in the owner's context, where `emit(event)` is called for each event.
+    emit: Callable[[Event], None] = lambda _event: None
+    post: Callable[..., object] = lambda deliver, items: deliver(items)
     cancelled: bool = False  # set by the owner when its client goes away
+
+
+def _deliver(items: list[tuple[Callable[[Event], None], Event]]) -> None:
+    for emit, event in items:
+        emit(event)
 
 
 @dataclass
@@ -132,6 +144,7 @@ class Runner:
         self.load_options = load
         self._slots = [_Slot(i) for i in range(num_parallel)]
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._outbox: list[tuple[GenerationRequest, Event]] = []
         self._thread = threading.Thread(target=self._loop, name="runner", daemon=True)
         self._thread.start()
 
@@ -161,10 +174,15 @@ class Runner:
         waiting: deque[GenerationRequest] = deque()
         while True:
             busy = any(s.req for s in self._slots)
-            item = self._inbox.get() if not busy and not waiting else self._poll()
+            if not busy and not waiting:
+                self._flush()
+                item = self._inbox.get()
+            else:
+                item = self._poll()
             while item is not None or not self._inbox.empty():
                 if item is _STOP:
                     self._fail_all(waiting, "model unloaded")
+                    self._flush()
                     return
                 if isinstance(item, GenerationRequest):
                     waiting.append(item)
@@ -184,13 +202,27 @@ class Runner:
         except queue.Empty:
             return None
 
+    def _emit(self, req: GenerationRequest, event: Event) -> None:
+        self._outbox.append((req, event))
+
+    def _flush(self) -> None:
+        """Hand the queued events to their owners: one post per owner."""
+        if not self._outbox:
+            return
+        events, self._outbox = self._outbox, []
+        by_post: dict[Callable[..., object], list[tuple[Callable[[Event], None], Event]]] = {}
+        for req, event in events:
+            by_post.setdefault(req.post, []).append((req.emit, event))
+        for post, items in by_post.items():
+            post(_deliver, items)
+
     def _fail_all(self, waiting: deque[GenerationRequest], message: str) -> None:
         for req in waiting:
-            req.emit(ErrorEvent(message))
+            self._emit(req, ErrorEvent(message))
         waiting.clear()
         for slot in self._slots:
             if slot.req:
-                slot.req.emit(ErrorEvent(message))
+                self._emit(slot.req, ErrorEvent(message))
                 self._release(slot)
                 slot.cached = []
         self.ctx.clear()
@@ -235,7 +267,7 @@ class Runner:
         try:
             sampler = Sampler(self.model, req.options, req.grammar)
         except GrammarError as e:
-            req.emit(ErrorEvent(str(e)))
+            self._emit(req, ErrorEvent(str(e)))
             return
         n = self._reuse_prefix(slot, req.tokens)
         slot.n_reused = n
@@ -290,26 +322,29 @@ class Runner:
             budget -= len(chunk)
             if done:
                 outputs.append((slot, index))
+        self._flush()  # the last step's events, while llama_decode runs without the GIL
         rc = ctx.decode()
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
-        now = time.perf_counter()
         first_tokens = False
         for slot, index in outputs:
-            if not slot.t_prompt_done:
-                slot.t_prompt_done = now
-                first_tokens = True
+            first_tokens |= not slot.t_prompt_done
             self._sample(slot, index)
         if first_tokens:
             # llama.cpp's threads would take every core again at once and the event loop would
-            # wait for one to send the first token: step aside briefly, once per request.
-            # Measured (bench/, 2 cores): HTTP+scheduling on time to first token 7.5 -> 5.8 ms.
+            # wait for one to send the first token: send it now and step aside briefly, once
+            # per request. Measured (bench/, 2 cores): HTTP+scheduling on time to first token
+            # 7.5 -> 5.8 ms.
+            self._flush()
             time.sleep(_FIRST_TOKEN_PAUSE_S)
 
     def _sample(self, slot: _Slot, index: int) -> None:
         req = slot.req
         assert req is not None and slot.sampler is not None and slot.stream is not None
         token = slot.sampler.sample(self.ctx, index)
+        if not slot.t_prompt_done:
+            # As llama.cpp's server counts it: the prompt is done when its first token is picked.
+            slot.t_prompt_done = time.perf_counter()
         if self.model.is_eog(token):
             self._finish(slot, "stop")
             return
@@ -322,7 +357,7 @@ class Runner:
                 text, closed = text[:cut], True
         if text or req.logprobs:
             lp = self._logprobs(index, token, req.top_logprobs) if req.logprobs else None
-            req.emit(TokenEvent(text, lp))
+            self._emit(req, TokenEvent(text, lp))
         if closed or slot.stream.stopped:
             self._finish(slot, "stop", flush=False)
         elif (
@@ -355,10 +390,11 @@ class Runner:
         if flush:
             rest = slot.stream.finish()
             if rest:
-                req.emit(TokenEvent(rest))
+                self._emit(req, TokenEvent(rest))
         end = time.perf_counter()
         prompt_done = slot.t_prompt_done or end
-        req.emit(
+        self._emit(
+            req,
             DoneEvent(
                 reason=reason,
                 prompt_eval_count=len(req.tokens),
@@ -367,7 +403,7 @@ class Runner:
                 eval_ns=int((end - prompt_done) * 1e9),
                 context=req.tokens + slot.generated,
                 cached_count=slot.n_reused,
-            )
+            ),
         )
         self._release(slot)
 

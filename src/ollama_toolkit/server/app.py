@@ -25,6 +25,7 @@ from ollama_toolkit.server.inference import ServerState
 from ollama_toolkit.server.models import list_models, running_models, show_model
 from ollama_toolkit.server.responses import error_response, get_state, respond
 from ollama_toolkit.store.bundled import ensure_bundled
+from ollama_toolkit.store.model import ModelCache
 from ollama_toolkit.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
         store = Store(models_dir or config.models_dir())
         if not config.no_bundled_model():
             ensure_bundled(store)
-        app.state.ollama = ServerState(store=store, scheduler=Scheduler())
+        app.state.ollama = ServerState(store=store, scheduler=Scheduler(), models=ModelCache(store))
         yield
         await app.state.ollama.scheduler.shutdown()
 

@@ -116,7 +116,6 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[ChatRespon
         gen = GenerationRequest(
             tokens=tokens,
             options=opts,
-            emit=lambda _ev: None,
             num_ctx=num_ctx,
             grammar=None if deferred else grammar,
             json_end=grammar is not None and not deferred,

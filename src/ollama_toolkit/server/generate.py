@@ -86,7 +86,6 @@ async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[Ge
     gen = GenerationRequest(
         tokens=tokens,
         options=opts,
-        emit=lambda _ev: None,
         num_ctx=num_ctx,
         grammar=grammar,
         json_end=grammar is not None,

@@ -18,7 +18,7 @@ from ollama_toolkit.api.types import ThinkValue
 from ollama_toolkit.engine.options import Options, resolve_options
 from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, Event, GenerationRequest
 from ollama_toolkit.engine.scheduler import Loaded, Scheduler
-from ollama_toolkit.store.model import Model, load_model
+from ollama_toolkit.store.model import Model, ModelCache
 from ollama_toolkit.store.store import Store
 
 
@@ -26,6 +26,7 @@ from ollama_toolkit.store.store import Store
 class ServerState:
     store: Store
     scheduler: Scheduler
+    models: ModelCache
 
 
 def find_model(state: ServerState, name: str) -> Model:
@@ -33,7 +34,7 @@ def find_model(state: ServerState, name: str) -> Model:
     if resolved is None:
         raise model_not_found(name)
     try:
-        return load_model(state.store, resolved)
+        return state.models.get(resolved)
     except FileNotFoundError as e:
         raise model_not_found(name) from e
 
@@ -91,7 +92,8 @@ async def stream_events(
     consumer stops early (client gone), the slot is cancelled and freed within one step."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Event] = asyncio.Queue()
-    req.emit = lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
+    req.emit = events.put_nowait
+    req.post = loop.call_soon_threadsafe
     runner = loaded.runner
     finished = False
     try:

@@ -20,7 +20,7 @@ from ollama_toolkit.api.types import (
 )
 from ollama_toolkit.server.inference import ServerState, find_model
 from ollama_toolkit.store import gguf_meta
-from ollama_toolkit.store.model import Model, load_model
+from ollama_toolkit.store.model import Model
 
 # Ollama shows a pinned model (negative keep_alive) as expiring in the far future.
 _FOREVER = datetime(2318, 1, 1, tzinfo=timezone.utc)
@@ -30,7 +30,7 @@ def list_models(state: ServerState) -> ListResponse:
     entries = []
     for name in state.store.iter_names():
         try:
-            model = load_model(state.store, name)
+            model = state.models.get(name)
         except (OSError, ValueError, KeyError):
             continue  # a manifest being written or pointing at a missing blob is skipped
         m = model.manifest

@@ -61,6 +61,10 @@ class Model:
 
     def capabilities(self) -> list[str]:
         """What the model can do, derived from its GGUF and template as Ollama derives them."""
+        return list(self._capabilities)
+
+    @functools.cached_property
+    def _capabilities(self) -> tuple[str, ...]:
         kv = self.metadata
         arch = self.architecture
         caps = []
@@ -77,7 +81,7 @@ class Model:
             caps.append("vision")
         if "think" in used or "thinking" in used:
             caps.append("thinking")
-        return caps
+        return tuple(caps)
 
     def details(self) -> dict[str, Any]:
         family = self.config.get("model_family") or self.architecture
@@ -92,6 +96,35 @@ class Model:
             "quantization_level": self.config.get("file_type")
             or gguf_meta.quantization(self.model_path),
         }
+
+
+class ModelCache:
+    """Models read from a store, reused while their manifest file stays the same.
+
+    A request would otherwise read the manifest, config, template, params and license files
+    again, and derive the capabilities again: most of a short request's handler time. Manifests
+    are replaced by rename, so a new inode, size or mtime means the model changed; blobs are
+    content-addressed and never change under a name.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._models: dict[ModelName, tuple[tuple[int, int, int], Model]] = {}
+
+    def get(self, name: ModelName) -> Model:
+        """The model stored as `name`. Raises FileNotFoundError when it is not stored."""
+        try:
+            st = self.store.manifest_path(name).stat()
+        except FileNotFoundError:
+            self._models.pop(name, None)
+            raise
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        hit = self._models.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        model = load_model(self.store, name)
+        self._models[name] = (key, model)
+        return model
 
 
 def load_model(store: Store, name: ModelName) -> Model:
