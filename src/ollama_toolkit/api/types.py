@@ -201,7 +201,9 @@ class ChatResponse(Metrics, _ChatBody):
 
 class EmbedRequest(WireModel):
     model: str = ""
-    input: str | list[str] | list[int] | list[list[int]] = Field(default_factory=list)
+    # Any JSON, as in Ollama (`Input any`): the server answers "invalid input type" for anything
+    # but a string or an array of strings, rather than a decoding error.
+    input: Any = None
     truncate: bool | None = None
     dimensions: int | None = None
     keep_alive: Duration | None = None

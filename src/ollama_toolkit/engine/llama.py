@@ -53,6 +53,10 @@ class ContextConfig:
     n_seq_max: int
     n_batch: int
     n_threads: int
+    # An embedding context (engine/embedder.py) returns hidden states instead of sampling, and
+    # decodes one input at a time from an empty cache: no shared KV pool, no full SWA cache.
+    embeddings: bool = False
+    n_ubatch: int | None = None  # default min(n_batch, 512)
 
 
 class LlamaModel:
@@ -75,6 +79,9 @@ class LlamaModel:
         self.n_embd = lc.llama_model_n_embd(self.model)
         self.size = lc.llama_model_size(self.model)
         self.add_bos = bool(lc.llama_vocab_get_add_bos(self.vocab))
+        self.add_eos = bool(lc.llama_vocab_get_add_eos(self.vocab))
+        self.bos = lc.llama_vocab_bos(self.vocab)
+        self.eos = lc.llama_vocab_eos(self.vocab)
         self._pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
 
@@ -107,6 +114,17 @@ class LlamaModel:
     def is_eog(self, token: int) -> bool:
         return bool(lc.llama_vocab_is_eog(self.vocab, token))
 
+    def meta(self, key: str) -> str | None:
+        """A GGUF metadata value as text (None when absent)."""
+        buf = ctypes.create_string_buffer(256)
+        n = lc.llama_model_meta_val_str(self.model, key.encode(), buf, len(buf))
+        return buf.value.decode(errors="replace") if n >= 0 else None
+
+    def has_pooling(self) -> bool:
+        """Whether the GGUF declares a pooling type (an embedding model such as BERT)."""
+        arch = self.meta("general.architecture") or ""
+        return self.meta(f"{arch}.pooling_type") not in (None, "0")
+
     def fim_tokens(self) -> tuple[int, int, int] | None:
         pre = lc.llama_vocab_fim_pre(self.vocab)
         suf = lc.llama_vocab_fim_suf(self.vocab)
@@ -123,14 +141,15 @@ class LlamaContext:
         params = lc.llama_context_default_params()
         params.n_ctx = cfg.n_ctx
         params.n_batch = cfg.n_batch
-        params.n_ubatch = min(cfg.n_batch, 512)
+        params.n_ubatch = cfg.n_ubatch or min(cfg.n_batch, 512)
         params.n_seq_max = cfg.n_seq_max
         params.n_threads = cfg.n_threads
         params.n_threads_batch = cfg.n_threads
         # One KV pool for all slots: a sequence may use what others leave free, and prefixes can
         # be shared with seq_cp. Full-size SWA cache so cached prefixes can be reused.
-        params.kv_unified = True
-        params.swa_full = True
+        params.kv_unified = not cfg.embeddings
+        params.swa_full = not cfg.embeddings
+        params.embeddings = cfg.embeddings
         params.no_perf = True
         self.model = model
         self.cfg = cfg
@@ -183,6 +202,20 @@ class LlamaContext:
     def logits(self, index: int) -> np.ndarray:
         ptr = lc.llama_get_logits_ith(self.ctx, index)
         return np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
+
+    def pooling_type(self) -> int:
+        return int(lc.llama_pooling_type(self.ctx))
+
+    def embedding(self, index: int, seq: int = 0) -> np.ndarray:
+        """The output embedding: the sequence's pooled vector when the context pools, else the
+        hidden state of the token at batch `index`. A copy: the next decode overwrites it."""
+        if self.pooling_type() == lc.LLAMA_POOLING_TYPE_NONE:
+            ptr = lc.llama_get_embeddings_ith(self.ctx, index)
+        else:
+            ptr = lc.llama_get_embeddings_seq(self.ctx, seq)
+        if not ptr:
+            raise RuntimeError("llama.cpp returned no embedding")
+        return np.ctypeslib.as_array(ptr, shape=(self.model.n_embd,)).copy()
 
     # --- KV cache ------------------------------------------------------------------------------
 

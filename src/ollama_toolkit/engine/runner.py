@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from ollama_toolkit.engine.llama import ContextConfig, LlamaContext, LlamaModel
 from ollama_toolkit.engine.options import LoadOptions, Options
 from ollama_toolkit.engine.sampling import GrammarError, Sampler
 from ollama_toolkit.engine.textstream import TextStream
+
+if TYPE_CHECKING:
+    from ollama_toolkit.engine.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +146,7 @@ class Runner:
         self.num_ctx = n_ctx_slot
         self.num_parallel = num_parallel
         self.load_options = load
+        self.embedder: Embedder | None = None  # made by engine.embedder.embedder_for when asked
         self._slots = [_Slot(i) for i in range(num_parallel)]
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._outbox: list[tuple[GenerationRequest, Event]] = []
@@ -162,6 +167,8 @@ class Runner:
     def close(self) -> None:
         self._inbox.put(_STOP)
         self._thread.join()
+        if self.embedder is not None:
+            self.embedder.close()
         for slot in self._slots:
             if slot.sampler:
                 slot.sampler.close()

@@ -18,7 +18,7 @@ from ollama_toolkit import __version__, config
 from ollama_toolkit.api.errors import APIError
 from ollama_toolkit.api.types import GenerateRequest, ShowRequest, VersionResponse
 from ollama_toolkit.engine.scheduler import Scheduler
-from ollama_toolkit.server import chat, manage
+from ollama_toolkit.server import chat, embed, manage, openai
 from ollama_toolkit.server.body import parse_body
 from ollama_toolkit.server.generate import fold_generate, generate
 from ollama_toolkit.server.inference import ServerState
@@ -69,6 +69,8 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
 
     app.include_router(chat.router)
     app.include_router(manage.router)
+    app.include_router(embed.router)
+    app.include_router(openai.router)
 
     @app.api_route("/", methods=["GET", "HEAD"])
     async def root() -> Response:

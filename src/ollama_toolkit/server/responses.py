@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -17,6 +17,7 @@ from ollama_toolkit.server.inference import ServerState
 NDJSON = "application/x-ndjson"
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
+T_contra = TypeVar("T_contra", bound=BaseModel, contravariant=True)
 
 # How often a client that is waiting for its first byte is checked for having gone away.
 _DISCONNECT_POLL_S = 0.25
@@ -36,13 +37,45 @@ def _ndjson_line(item: BaseModel) -> bytes:
     return item.model_dump_json(by_alias=True, exclude_none=True).encode() + b"\n"
 
 
+class Framing(Protocol[T_contra]):
+    """How a reply goes on the wire: the body of a one-object reply, and a stream's pieces."""
+
+    media_type: str
+
+    def whole(self, item: BaseModel) -> bytes: ...
+
+    def chunk(self, item: T_contra) -> bytes: ...
+
+    def error(self, error: APIError) -> bytes: ...
+
+
+class _NDJSONFraming:
+    """Ollama's own: one JSON object per line; an error after the start is the last line."""
+
+    media_type = NDJSON
+
+    def whole(self, item: BaseModel) -> bytes:
+        return _ndjson_line(item)[:-1]
+
+    def chunk(self, item: BaseModel) -> bytes:
+        return _ndjson_line(item)
+
+    def error(self, error: APIError) -> bytes:
+        return _ndjson_line(_ErrorLine(error=error.message))
+
+
+NDJSON_FRAMING: Framing[BaseModel] = _NDJSONFraming()
+
+
 async def respond(
     chunks: AsyncIterator[T],
     stream: bool,
     fold: Callable[[list[T]], BaseModel],
     request: Request | None = None,
+    framing: Framing[T] = NDJSON_FRAMING,
 ) -> Response:
-    """Stream chunks as NDJSON, or `fold` them into one JSON object when stream is false.
+    """Stream chunks (as NDJSON unless `framing` says otherwise), or `fold` them into one JSON
+    object when stream is false.
 
     The first chunk is awaited before the response starts, so a request refused before any
     output (bad input, unknown model, busy) is an ordinary HTTP error with its status code.
@@ -52,7 +85,7 @@ async def respond(
     try:
         if not stream:
             parts = await _unless_disconnected(request, _collect(chunks))
-            return Response(_ndjson_line(fold(parts))[:-1], media_type="application/json")
+            return Response(framing.whole(fold(parts)), media_type="application/json")
         first = await _unless_disconnected(request, anext(chunks))
     except StopAsyncIteration:
         return error_response("no response", 500)
@@ -61,17 +94,19 @@ async def respond(
         return Response(status_code=499)
 
     async def body() -> AsyncIterator[bytes]:
-        yield _ndjson_line(first)
+        yield framing.chunk(first)
         try:
             async for chunk in chunks:
-                yield _ndjson_line(chunk)
+                yield framing.chunk(chunk)
         except APIError as e:
-            # After streaming began the status is sent: the error is the stream's last line.
-            yield _ndjson_line(_ErrorLine(error=e.message))
+            # After streaming began the status is sent: the error is the stream's last piece.
+            yield framing.error(e)
         finally:
             await chunks.aclose()
 
-    return StreamingResponse(body(), media_type=NDJSON, headers={"X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        body(), media_type=framing.media_type, headers={"X-Accel-Buffering": "no"}
+    )
 
 
 async def _collect(chunks: AsyncIterator[T]) -> list[T]:
