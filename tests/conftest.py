@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,18 @@ from ollama_toolkit.store.bundled import BUNDLED_MODEL, ensure_bundled
 from ollama_toolkit.store.store import Store
 
 SERVER_START_TIMEOUT_S = 120
+
+
+def wait_until(
+    condition: Callable[[], bool], what: str | Callable[[], str], timeout_s: float = 30
+) -> None:
+    """Poll until `condition()` holds (a model unloading, a log line appearing); fail with
+    `what` (or what it returns, then) if it never does. The timeout only bounds the wait: it
+    measures no speed."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, what() if callable(what) else what
+        time.sleep(0.1)
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import struct
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -13,6 +12,7 @@ import ollama
 import openai
 import pytest
 
+from conftest import wait_until
 from ollama_toolkit import Client
 
 EMBEDDING_SIZE = 640  # Gemma 3 270M's hidden size
@@ -261,8 +261,5 @@ def test_embedding_while_generating_on_the_same_model(client, model):
 def test_unloading_closes_the_embedder_and_a_reload_gives_the_same_vector(client, model):
     first = client.embed(model=model, input="reload me").embeddings[0]
     client.embed(model=model, input=[], keep_alive=0)
-    deadline = time.monotonic() + 30
-    while any(m.model == model for m in client.ps().models) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(m.model == model for m in client.ps().models)
+    wait_until(lambda: all(m.model != model for m in client.ps().models), "never unloaded")
     assert client.embed(model=model, input="reload me").embeddings[0] == first

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 import httpx
 import ollama
+
+from conftest import wait_until
 
 
 def generate(server, model: str, **fields) -> dict:
@@ -35,10 +36,7 @@ def distinct_copy(server, name: str) -> None:
 
 
 def wait_for_log(server, text: str) -> None:
-    deadline = time.monotonic() + 10
-    while text not in server.log():
-        assert time.monotonic() < deadline, f"{text!r} never logged:\n{server.log()}"
-        time.sleep(0.2)
+    wait_until(lambda: text in server.log(), lambda: f"{text!r} never logged:\n{server.log()}", 10)
 
 
 def test_a_smaller_num_ctx_is_served_without_a_reload(make_server, model):
@@ -59,10 +57,7 @@ def test_keep_alive_expires_and_unloads(make_server, model):
     server = make_server()
     generate(server, model, keep_alive="1s")
     assert model in loaded(server)
-    deadline = time.monotonic() + 30
-    while model in loaded(server):
-        assert time.monotonic() < deadline, "model still loaded long after keep_alive"
-        time.sleep(0.5)
+    wait_until(lambda: model not in loaded(server), "model still loaded long after keep_alive")
     wait_for_log(server, "keep_alive expired")
 
 

@@ -1,4 +1,5 @@
-"""Wire types of Ollama's OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models).
+"""Wire types of Ollama's OpenAI-compatible API (/v1/chat/completions, /v1/completions,
+/v1/models, /v1/embeddings).
 
 Requests decode the way Go's JSON decoder does into Ollama's structs: strictly typed (a string is
 no number), unknown fields ignored, `null` leaves a field unset. Responses serialise with
@@ -12,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from ollama_toolkit.api.types import Tool
+from ollama_toolkit.api.types import Tool, WireModel
 
 # --- requests ---------------------------------------------------------------------------------
 
@@ -245,6 +246,35 @@ class ModelList(OpenAIObject):
     data: list[Model] | None = None
 
 
+# --- embeddings -------------------------------------------------------------------------------
+# /v1/embeddings is /api/embed underneath: these decode and encode like the /api types.
+
+
+class OpenAIEmbedRequest(WireModel):
+    input: Any = None  # a string or an array of strings; checked by /api/embed's rules
+    model: str = ""
+    dimensions: int = 0
+    encoding_format: str = ""  # "float" (the default) or "base64", in any letter case
+
+
+class Embedding(WireModel):
+    object: str = "embedding"
+    embedding: list[float] | str  # base64: the float32 values, little-endian
+    index: int
+
+
+class EmbeddingUsage(WireModel):
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+
+
+class EmbeddingList(WireModel):
+    object: str = "list"
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage
+
+
 __all__ = [
     "StreamOptions",
     "FunctionCallIn",
@@ -273,4 +303,8 @@ __all__ = [
     "CompletionChunk",
     "Model",
     "ModelList",
+    "OpenAIEmbedRequest",
+    "Embedding",
+    "EmbeddingUsage",
+    "EmbeddingList",
 ]

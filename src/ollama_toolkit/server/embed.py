@@ -23,12 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ollama_toolkit.api.errors import APIError, model_not_found, model_required
-from ollama_toolkit.api.openai_embed import (
-    OpenAIEmbedRequest,
-    check_encoding_format,
-    embed_input,
-    to_embedding_list,
-)
+from ollama_toolkit.api.openai import OpenAIEmbedRequest
 from ollama_toolkit.api.types import (
     EmbeddingsRequest,
     EmbeddingsResponse,
@@ -46,6 +41,11 @@ from ollama_toolkit.server.inference import (
     request_options,
 )
 from ollama_toolkit.server.openai import error_response as openai_error_response
+from ollama_toolkit.server.openai_translate import (
+    check_encoding_format,
+    embed_input,
+    to_embedding_list,
+)
 from ollama_toolkit.server.responses import get_state
 
 router = APIRouter()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import struct
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from ollama_toolkit.api.errors import APIError
 from ollama_toolkit.api.types import (
     ChatRequest,
     ChatResponse,
+    EmbedResponse,
     GenerateRequest,
     GenerateResponse,
     Logprob,
@@ -392,3 +394,43 @@ def to_completion(id_: str, r: GenerateResponse) -> oai.Completion:
 def to_completion_chunk(id_: str, r: GenerateResponse, created: int) -> oai.CompletionChunk:
     choice = oai.CompletionChoice(text=r.response, finish_reason=r.done_reason or None)
     return oai.CompletionChunk(id=id_, created=created, model=r.model, choices=[choice])
+
+
+# --- embeddings -------------------------------------------------------------------------------
+
+_ENCODING_FORMATS = ("float", "base64")
+
+
+def check_encoding_format(value: str) -> None:
+    if value and value.lower() not in _ENCODING_FORMATS:
+        raise APIError(
+            f"Invalid value for 'encoding_format' = {value}. Supported values: ['float', 'base64']."
+        )
+
+
+def embed_input(value: Any) -> Any:
+    """The `/api/embed` input for an OpenAI one: "" embeds one empty string (not nothing),
+    and a missing or empty input is refused, as Ollama's middleware does."""
+    if isinstance(value, str) and value == "":
+        return [""]
+    if value is None or (isinstance(value, list) and not value):
+        raise APIError("invalid input")
+    return value
+
+
+def to_embedding_list(model: str, resp: EmbedResponse, encoding_format: str) -> oai.EmbeddingList:
+    as_base64 = encoding_format.lower() == "base64"
+    data = [
+        oai.Embedding(embedding=_base64(vec) if as_base64 else vec, index=i)
+        for i, vec in enumerate(resp.embeddings)
+    ]
+    tokens = resp.prompt_eval_count or 0
+    return oai.EmbeddingList(
+        data=data,
+        model=model,
+        usage=oai.EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens),
+    )
+
+
+def _base64(vec: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
