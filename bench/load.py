@@ -8,14 +8,14 @@ on non-streamed completions, so its clients ask for whole responses.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from bench.wire import Connection
 
 MODEL = "gemma3:270m-pt"
 _NS = 1e-9
@@ -47,29 +47,11 @@ class Result:
         return self.prompt_tokens / self.prompt_eval_s
 
 
-Call = Callable[[httpx.AsyncClient, str], Awaitable[Result]]
+Call = Callable[[Connection, str], Result]
 
 
-def new_client(connections: int = 1, keep_alive: bool = True) -> httpx.AsyncClient:
-    """An HTTP client; without keep_alive it opens a fresh connection per request.
-
-    One request after another reuses the connection, as the official clients do. Concurrent
-    clients do not: reusing races with servers that close idle connections (llama-server's
-    cpp-httplib did, between two requests of a client, failing the run), and a loopback connect
-    is nothing next to a request of several seconds.
-    """
-    limits = httpx.Limits(
-        max_connections=connections, max_keepalive_connections=connections if keep_alive else 0
-    )
-    return httpx.AsyncClient(timeout=httpx.Timeout(900.0), limits=limits)
-
-
-async def ollama_generate(
-    client: httpx.AsyncClient,
-    base_url: str,
-    prompt: str,
-    num_predict: int,
-    fmt: dict[str, Any] | None = None,
+def ollama_generate(
+    conn: Connection, prompt: str, num_predict: int, fmt: dict[str, Any] | None = None
 ) -> Result:
     """Streamed POST /api/generate; token counts and durations from the final object."""
     body: dict[str, Any] = {
@@ -81,26 +63,18 @@ async def ollama_generate(
     if fmt is not None:
         body["format"] = fmt
     started = time.perf_counter()
-    ttft = None
-    final: dict[str, Any] = {}
-    async with client.stream("POST", base_url + "/api/generate", json=body) as resp:
-        if resp.status_code != 200:
-            await resp.aread()
-            raise RuntimeError(f"/api/generate answered {resp.status_code}: {resp.text}")
-        async for line in resp.aiter_lines():
-            if not line:
-                continue
-            if ttft is None:
-                ttft = time.perf_counter() - started
-            final = json.loads(line)
-            if "error" in final:
-                raise RuntimeError(f"/api/generate failed: {final['error']}")
-    seconds = time.perf_counter() - started
+    reply = conn.post("/api/generate", body)
+    if reply.status != 200:
+        raise RuntimeError(f"/api/generate answered {reply.status}: {reply.body.decode()}")
+    lines = reply.lines()
+    final = json.loads(lines[-1]) if lines else {}
+    if "error" in final:
+        raise RuntimeError(f"/api/generate failed: {final['error']}")
     if not final.get("done"):
         raise RuntimeError("/api/generate stream ended without a final object")
     return Result(
-        ttft=seconds if ttft is None else ttft,
-        seconds=seconds,
+        ttft=reply.first_body - started,
+        seconds=reply.done - started,
         prompt_tokens=final.get("prompt_eval_count", 0),
         gen_tokens=final.get("eval_count", 0),
         prompt_eval_s=final.get("prompt_eval_duration", 0) * _NS,
@@ -108,9 +82,7 @@ async def ollama_generate(
     )
 
 
-async def openai_completion(
-    client: httpx.AsyncClient, base_url: str, prompt: str, max_tokens: int, stream: bool
-) -> Result:
+def openai_completion(conn: Connection, prompt: str, max_tokens: int, stream: bool) -> Result:
     """POST /v1/completions; token counts from `usage` (the last chunk of a stream)."""
     body: dict[str, Any] = {
         "prompt": prompt,
@@ -119,31 +91,22 @@ async def openai_completion(
         "repeat_penalty": 1.0,
         "stream": stream,
     }
+    if stream:
+        body["stream_options"] = {"include_usage": True}
     started = time.perf_counter()
-    if not stream:
-        resp = await client.post(base_url + "/v1/completions", json=body)
-        resp.raise_for_status()
-        seconds = time.perf_counter() - started
-        usage = resp.json()["usage"]
-        return Result(seconds, seconds, usage["prompt_tokens"], usage["completion_tokens"])
-    body["stream_options"] = {"include_usage": True}
-    ttft = None
-    usage = None
-    async with client.stream("POST", base_url + "/v1/completions", json=body) as resp:
-        resp.raise_for_status()
-        async for line in resp.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[len("data: ") :])
-            if ttft is None and any(c.get("text") for c in chunk.get("choices", [])):
-                ttft = time.perf_counter() - started
-            usage = chunk.get("usage") or usage
-    seconds = time.perf_counter() - started
-    if usage is None:
-        raise RuntimeError("/v1/completions stream reported no usage")
+    reply = conn.post("/v1/completions", body)
+    if reply.status != 200:
+        raise RuntimeError(f"/v1/completions answered {reply.status}: {reply.body.decode()}")
+    if stream:
+        events = [line[len(b"data: ") :] for line in reply.lines() if line.startswith(b"data: ")]
+        usage = next((json.loads(e)["usage"] for e in reversed(events) if b'"usage"' in e), None)
+        if usage is None:
+            raise RuntimeError("/v1/completions stream reported no usage")
+    else:
+        usage = reply.json()["usage"]
     return Result(
-        ttft=seconds if ttft is None else ttft,
-        seconds=seconds,
+        ttft=(reply.first_body if stream else reply.done) - started,
+        seconds=reply.done - started,
         prompt_tokens=usage["prompt_tokens"],
         gen_tokens=usage["completion_tokens"],
     )
@@ -161,14 +124,24 @@ class Load:
         return tokens / self.wall
 
 
-async def run_clients(call: Call, prompts: list[list[str]]) -> Load:
-    """One concurrent client per list of prompts, each sending its prompts one after another."""
-    async with new_client(len(prompts), keep_alive=False) as client:
+def run_clients(base_url: str, call: Call, prompts: list[list[str]]) -> Load:
+    """One concurrent client (a thread) per list of prompts, each sending its prompts one after
+    another.
 
-        async def one_client(queue: list[str]) -> list[Result]:
-            return [await call(client, p) for p in queue]
+    Each request opens a connection of its own: reusing them raced with llama-server closing
+    idle connections between two requests of a client, and a loopback connect is nothing next
+    to a request of several seconds.
+    """
 
+    def one_client(queue: list[str]) -> list[Result]:
+        results = []
+        for prompt in queue:
+            with Connection(base_url, keep_alive=False) as conn:
+                results.append(call(conn, prompt))
+        return results
+
+    with ThreadPoolExecutor(len(prompts)) as pool:
         started = time.perf_counter()
-        per_client = await asyncio.gather(*(one_client(q) for q in prompts))
+        per_client = list(pool.map(one_client, prompts))
         wall = time.perf_counter() - started
     return Load(wall, [r for results in per_client for r in results])

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from bench.load import Load, Result, new_client, ollama_generate, openai_completion, run_clients
+from bench.load import Load, Result, ollama_generate, openai_completion, run_clients
 from bench.servers import Memory, Server
+from bench.wire import Connection
 
 # `format` for the constrained-generation figure: long enough to outlast num_predict.
 CITY_SCHEMA: dict[str, Any] = {
@@ -37,42 +35,30 @@ class Ask:
     fmt: dict[str, Any] | None = None
 
 
-async def _sequential(base_url: str, asks: list[Ask]) -> list[Result]:
-    async with new_client() as client:
-        return [
-            await ollama_generate(client, base_url, a.prompt, a.num_predict, a.fmt) for a in asks
-        ]
-
-
 def sequential(server: Server, asks: list[Ask]) -> list[Result]:
-    """Send /api/generate requests one after another."""
-    return asyncio.run(_sequential(server.base_url, asks))
-
-
-async def _round_trips(base_url: str, path: str, n: int) -> list[float]:
-    async with new_client() as client:
-        times = []
-        for _ in range(n):
-            started = time.perf_counter()
-            (await client.get(base_url + path)).raise_for_status()
-            times.append(time.perf_counter() - started)
-        return times
+    """Send /api/generate requests one after another, on one connection."""
+    with Connection(server.base_url) as conn:
+        return [ollama_generate(conn, a.prompt, a.num_predict, a.fmt) for a in asks]
 
 
 def round_trips(server: Server, path: str, n: int) -> list[float]:
     """Seconds each of n GET requests took: the HTTP floor under the figures above it."""
-    return asyncio.run(_round_trips(server.base_url, path, n))
-
-
-async def _openai_once(base_url: str, prompt: str) -> None:
-    async with new_client() as client:
-        await openai_completion(client, base_url, prompt, 8, stream=False)
+    with Connection(server.base_url) as conn:
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            reply = conn.get(path)
+            if reply.status != 200:
+                raise RuntimeError(f"GET {path} answered {reply.status}")
+            times.append(reply.done - started)
+        return times
 
 
 def warm_up(server: Server, prompt: str, openai: bool, idle_s: float = 2.0) -> Memory:
     """Load the model with one short request, let the server go idle, and read its memory."""
     if openai:
-        asyncio.run(_openai_once(server.base_url, prompt))
+        with Connection(server.base_url) as conn:
+            openai_completion(conn, prompt, 8, stream=False)
     else:
         sequential(server, [Ask(prompt, 8)])
     time.sleep(idle_s)
@@ -82,16 +68,16 @@ def warm_up(server: Server, prompt: str, openai: bool, idle_s: float = 2.0) -> M
 def ollama_load(server: Server, prompts: list[list[str]], num_predict: int) -> Load:
     """Concurrent clients on /api/generate (streamed)."""
 
-    async def call(client: httpx.AsyncClient, prompt: str) -> Result:
-        return await ollama_generate(client, server.base_url, prompt, num_predict)
+    def call(conn: Connection, prompt: str) -> Result:
+        return ollama_generate(conn, prompt, num_predict)
 
-    return asyncio.run(run_clients(call, prompts))
+    return run_clients(server.base_url, call, prompts)
 
 
 def openai_load(server: Server, prompts: list[list[str]], max_tokens: int, stream: bool) -> Load:
     """Concurrent clients on /v1/completions."""
 
-    async def call(client: httpx.AsyncClient, prompt: str) -> Result:
-        return await openai_completion(client, server.base_url, prompt, max_tokens, stream)
+    def call(conn: Connection, prompt: str) -> Result:
+        return openai_completion(conn, prompt, max_tokens, stream)
 
-    return asyncio.run(run_clients(call, prompts))
+    return run_clients(server.base_url, call, prompts)

@@ -25,7 +25,7 @@ from bench import baselines, servers
 from bench.baselines import LlamaBench
 from bench.build import BUILD_DIR, LLAMA_CPP_PYTHON_VERSION, ensure_built
 from bench.cpu import OtherLoad
-from bench.load import Load
+from bench.load import Load, Result
 from bench.measure import (
     CITY_PROMPT,
     CITY_SCHEMA,
@@ -54,14 +54,14 @@ Prompts = list[list[str]]  # one list of prompts per client, sent one after anot
 @dataclass(frozen=True)
 class Plan:
     reps: int  # repetitions of each single-request figure (median reported)
-    bench_reps: int  # llama-bench -r
+    pairs: int  # llama-bench runs, each next to one generation and one prompt of ours
     overhead_requests: int
     rounds: int  # requests each of the 8 clients sends, one after another
     loads: int  # 8-client runs per server (median reported), each with prompts of its own
 
 
-FULL = Plan(reps=5, bench_reps=5, overhead_requests=20, rounds=3, loads=3)
-QUICK = Plan(reps=1, bench_reps=2, overhead_requests=8, rounds=1, loads=1)
+FULL = Plan(reps=5, pairs=7, overhead_requests=20, rounds=3, loads=3)
+QUICK = Plan(reps=1, pairs=2, overhead_requests=8, rounds=1, loads=1)
 
 
 class Run:
@@ -123,21 +123,44 @@ def bundled_gguf() -> tuple[Path, Path]:
     return store.blob_path(store.read_manifest(name).layers[0].digest), models
 
 
-def llama_bench(run: Run, gguf: Path, threads: int, plan: Plan, done: list[LlamaBench]) -> None:
-    """One pass of llama-bench; the baseline is the mean of the passes so far.
+def single_stream(
+    run: Run, srv: servers.Server, pf: PromptFactory, gguf: Path, threads: int, plan: Plan
+) -> None:
+    """Generation and cold prompt speed, each of our requests right after a llama-bench run.
 
-    It runs before and after our server's single-stream figures, so a machine that drifts
-    over minutes biases neither side.
+    This machine's speed drifts by several percent within a minute, so each llama-bench run
+    (pp512 and tg128, one repetition) is paired with one generation and one prompt of ours,
+    measured seconds later; our server is idle while llama-bench runs.
     """
-    with run.step(f"llama-bench pp{PP_TOKENS} tg{GEN_TOKENS}, pass {len(done) + 1}"):
-        lb = baselines.run_llama_bench(gguf, threads, PP_TOKENS, GEN_TOKENS, plan.bench_reps)
-        done.append(lb)
-        run.llama_cpp = done[0].build
-        run.figures["tg"] = statistics.mean(b.tg for b in done)
-        run.figures["pp_base"] = statistics.mean(b.pp for b in done)
-        passes = f"mean of {len(done)} passes of {plan.bench_reps} runs"
-        run.notes["tg"] = f"{passes}: " + " / ".join(f"{b.tg:.1f}" for b in done)
-        run.notes["pp_base"] = f"{passes}: " + " / ".join(f"{b.pp:.0f}" for b in done)
+    base: list[LlamaBench] = []
+    gen: list[Result] = []
+    pp: list[Result] = []
+    with run.step(f"llama-bench pp{PP_TOKENS} tg{GEN_TOKENS} and our server, {plan.pairs} pairs"):
+        for _ in range(plan.pairs):
+            base.append(baselines.run_llama_bench(gguf, threads, PP_TOKENS, GEN_TOKENS, 1))
+            gen += sequential(srv, [Ask(pf.make(SHORT_TOKENS), GEN_TOKENS)])
+            pp += sequential(srv, [Ask(pf.make(PP_TOKENS), 1)])
+        run.llama_cpp = base[0].build
+        pairs = f"median of {len(base)} runs, each paired with one of ours"
+        run.figures["tg"] = median([b.tg for b in base])
+        run.notes["tg"] = pairs
+        run.figures["pp_base"] = median([b.pp for b in base])
+        run.notes["pp_base"] = pairs
+        run.figures["gen"] = median([r.gen_rate for r in gen])
+        client = median([(r.gen_tokens - 1) / (r.seconds - r.ttft) for r in gen])
+        run.notes["gen"] = (
+            f"{gen[0].gen_tokens} tok, client clock {client:.1f} tok/s; "
+            + _pair_spread([r.gen_rate for r in gen], [b.tg for b in base])
+        )
+        run.figures["pp"] = median([r.prompt_rate for r in pp])
+        run.notes["pp"] = f"{pp[0].prompt_tokens}-token prompts; " + _pair_spread(
+            [r.prompt_rate for r in pp], [b.pp for b in base]
+        )
+
+
+def _pair_spread(ours: list[float], base: list[float]) -> str:
+    ratios = [a / b for a, b in zip(ours, base, strict=True)]
+    return f"pairs {min(ratios):.3f}–{max(ratios):.3f}×"
 
 
 def batched_bench(run: Run, gguf: Path, threads: int, load_prompt: int) -> None:
@@ -148,19 +171,17 @@ def batched_bench(run: Run, gguf: Path, threads: int, load_prompt: int) -> None:
 
 
 def our_server(
-    run: Run, pf: PromptFactory, models: Path, threads: int, plan: Plan, loads: list[Prompts]
+    run: Run,
+    pf: PromptFactory,
+    gguf: Path,
+    models: Path,
+    threads: int,
+    plan: Plan,
+    loads: list[Prompts],
 ) -> None:
     with run.step("our server: start"), servers.ours(models, threads, CLIENTS) as srv:
         run.memory("mem_ours", warm_up(srv, pf.make(SHORT_TOKENS), openai=False))
-        with run.step("our server: generation"):
-            rs = sequential(srv, [Ask(pf.make(SHORT_TOKENS), GEN_TOKENS) for _ in range(plan.reps)])
-            run.figures["gen"] = median([r.gen_rate for r in rs])
-            client = median([(r.gen_tokens - 1) / (r.seconds - r.ttft) for r in rs])
-            run.notes["gen"] = f"{rs[0].gen_tokens} tok, client clock {client:.1f} tok/s"
-        with run.step("our server: prompt processing"):
-            rs = sequential(srv, [Ask(pf.make(PP_TOKENS), 1) for _ in range(plan.reps)])
-            run.figures["pp"] = median([r.prompt_rate for r in rs])
-            run.notes["pp"] = f"{rs[0].prompt_tokens}-token prompts"
+        single_stream(run, srv, pf, gguf, threads, plan)
         with run.step("our server: cached prefix"):
             asks = []
             for _ in range(plan.reps):
@@ -235,11 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(plan.loads)
         ]
         load_prompt = round(statistics.mean(pf.count(p) for x in loads for q in x for p in q))
-        passes: list[LlamaBench] = []
-        llama_bench(run, gguf, args.threads, plan, passes)
         batched_bench(run, gguf, args.threads, load_prompt)
-        our_server(run, pf, models, args.threads, plan, loads)
-        llama_bench(run, gguf, args.threads, plan, passes)
+        our_server(run, pf, gguf, models, args.threads, plan, loads)
         peers(run, pf, gguf, args.threads, loads)
     finally:
         pf.close()

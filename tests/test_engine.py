@@ -224,6 +224,46 @@ def test_sampling_shortcuts_pick_what_the_full_chain_would(runner, opts):
         ctx.close()
 
 
+def test_single_token_adds_fill_the_batch_as_one_multi_token_add(runner):
+    model = runner.model
+    ctx = LlamaContext(model, ContextConfig(n_ctx=256, n_seq_max=2, n_batch=64, n_threads=2))
+
+    def batch() -> list[tuple[int, int, int, int]]:
+        n = ctx.n_tokens
+        seqs = [ctx.batch.seq_id[i][0] for i in range(n)]
+        return list(zip(ctx.b_token[:n], ctx.b_pos[:n], ctx.b_logits[:n], seqs, strict=True))
+
+    try:
+        tokens = model.tokenize("The best way to learn")
+        ctx.batch_clear()
+        ctx.batch_add([7], 3, 1, False)  # another sequence's token first
+        last = ctx.batch_add(tokens, 5, 0, True)
+        whole = batch()
+        ctx.batch_clear()
+        ctx.batch_add([7], 3, 1, False)
+        for i, token in enumerate(tokens):
+            assert ctx.batch_add([token], 5 + i, 0, i == len(tokens) - 1) == 1 + i
+        assert batch() == whole
+        assert last == len(tokens)
+    finally:
+        ctx.close()
+
+
+def test_logits_of_a_token_without_output_is_an_error(runner):
+    model = runner.model
+    ctx = LlamaContext(model, ContextConfig(n_ctx=256, n_seq_max=1, n_batch=64, n_threads=2))
+    try:
+        tokens = model.tokenize("The best way to learn")
+        ctx.batch_clear()
+        last = ctx.batch_add(tokens, 0, 0, True)
+        assert ctx.decode() == 0
+        assert ctx.logits(last).shape == (model.n_vocab,)
+        with pytest.raises(RuntimeError, match="no logits for batch index 0"):
+            ctx.logits(0)
+    finally:
+        ctx.close()
+
+
 _SPIN_COUNT_AT_LOAD = """
 import os, sys
 

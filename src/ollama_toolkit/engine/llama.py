@@ -168,6 +168,7 @@ class LlamaContext:
         self.b_logits = np.ctypeslib.as_array(self.batch.logits, shape=(n,))
         self.b_nseq[:] = 1
         self._seq_ptrs = [self.batch.seq_id[i] for i in range(n)]
+        self._logits_row = ctypes.c_float * model.n_vocab
         self.n_tokens = 0
 
     def close(self) -> None:
@@ -185,6 +186,15 @@ class LlamaContext:
         """Append tokens of one sequence; return the batch index of the last one."""
         n, k = self.n_tokens, len(tokens)
         end = n + k
+        if k == 1:
+            # The common case, once per generating slot per step: scalar stores are several
+            # times cheaper than numpy slice assignments.
+            self.b_token[n] = tokens[0]
+            self.b_pos[n] = pos0
+            self.b_logits[n] = logits_last
+            self._seq_ptrs[n][0] = seq
+            self.n_tokens = end
+            return n
         self.b_token[n:end] = tokens
         self.b_pos[n:end] = np.arange(pos0, pos0 + k, dtype=np.int32)
         self.b_logits[n:end] = 0
@@ -200,8 +210,12 @@ class LlamaContext:
         return lc.llama_decode(self.ctx, self.batch)
 
     def logits(self, index: int) -> np.ndarray:
+        """A view (no copy) of one output's logits; valid until the next decode."""
         ptr = lc.llama_get_logits_ith(self.ctx, index)
-        return np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
+        if not ptr:
+            raise RuntimeError(f"llama.cpp has no logits for batch index {index}")
+        row = self._logits_row.from_address(ctypes.addressof(ptr.contents))
+        return np.frombuffer(row, dtype=np.float32)
 
     def pooling_type(self) -> int:
         return int(lc.llama_pooling_type(self.ctx))

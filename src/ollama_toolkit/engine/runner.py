@@ -333,15 +333,19 @@ class Runner:
         rc = ctx.decode()
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
-        first_tokens = False
+        first_tokens = streaming = False
         for slot, index in outputs:
-            first_tokens |= not slot.t_prompt_done
+            if slot.t_prompt_done:
+                streaming = True
+            else:
+                first_tokens = True
             self._sample(slot, index)
-        if first_tokens:
+        if first_tokens and not streaming:
             # llama.cpp's threads would take every core again at once and the event loop would
             # wait for one to send the first token: send it now and step aside briefly, once
             # per request. Measured (bench/, 2 cores): HTTP+scheduling on time to first token
-            # 7.5 -> 5.8 ms.
+            # 7.5 -> 5.8 ms. Not while other streams are generating: the pause would stall
+            # them all, and under load throughput matters more than one request's first token.
             self._flush()
             time.sleep(_FIRST_TOKEN_PAUSE_S)
 
