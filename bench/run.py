@@ -212,17 +212,22 @@ def our_server(
                 f"{len(rs)} requests of {rs[0].prompt_tokens} tokens;"
                 f" GET /api/version p50 {floor:.1f} ms"
             )
-        with run.step("our server: 8 clients"):
-            run.load("load_ours", [ollama_load(srv, p, LOAD_GEN_TOKENS) for p in loads])
+        with run.step("llama-server: start"), servers.llama_server(gguf, threads, CLIENTS) as peer:
+            run.memory("mem_llama_server", warm_up(peer, pf.make(SHORT_TOKENS), openai=True))
+            with run.step("our server and llama-server: 8 clients, alternating"):
+                # Each prompt set goes to one server and then the other, seconds apart, so
+                # both see the same machine; the idle server takes no CPU meanwhile.
+                ours, theirs = [], []
+                for prompts in loads:
+                    ours.append(ollama_load(srv, prompts, LOAD_GEN_TOKENS))
+                    theirs.append(openai_load(peer, prompts, LOAD_GEN_TOKENS, stream=True))
+                run.load("load_ours", ours)
+                run.load("load_llama_server", theirs)
 
 
-def peers(run: Run, pf: PromptFactory, gguf: Path, threads: int, loads: list[Prompts]) -> None:
-    with run.step("llama-server: 8 clients"), servers.llama_server(gguf, threads, CLIENTS) as srv:
-        run.memory("mem_llama_server", warm_up(srv, pf.make(SHORT_TOKENS), openai=True))
-        run.load(
-            "load_llama_server",
-            [openai_load(srv, p, LOAD_GEN_TOKENS, stream=True) for p in loads],
-        )
+def llama_cpp_python(
+    run: Run, pf: PromptFactory, gguf: Path, threads: int, loads: list[Prompts]
+) -> None:
     with run.step("llama-cpp-python server: 8 clients"):
         servers.ensure_llama_cpp_python_server()
         with servers.llama_cpp_python(gguf, threads) as srv:
@@ -258,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         load_prompt = round(statistics.mean(pf.count(p) for x in loads for q in x for p in q))
         batched_bench(run, gguf, args.threads, load_prompt)
         our_server(run, pf, gguf, models, args.threads, plan, loads)
-        peers(run, pf, gguf, args.threads, loads)
+        llama_cpp_python(run, pf, gguf, args.threads, loads)
     finally:
         pf.close()
 
