@@ -93,28 +93,26 @@ def _read_reply(sock: socket.socket) -> tuple[Reply, bool]:
         if not more:
             raise ConnectionError("the server closed the connection before answering")
         data += more
-    first = time.perf_counter()
     head, _, raw = data.partition(b"\r\n\r\n")
+    first = time.perf_counter() if raw else None  # when the first body bytes came
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     status = int(status_line.split()[1])
     headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
     chunked = headers.get("transfer-encoding", "").lower() == "chunked"
     length = int(headers["content-length"]) if "content-length" in headers else None
-    if not raw:
-        first = 0.0  # no body bytes yet: set when the first ones come
     while not _complete(raw, chunked, length):
         more = sock.recv(_READ_SIZE)
         if not more:
             if chunked or length is not None:
                 raise ConnectionError("the server closed the connection mid-reply")
             break
-        if not raw:
+        if first is None:
             first = time.perf_counter()
         raw += more
     done = time.perf_counter()
     body = _dechunk(raw) if chunked else raw
     closes = headers.get("connection", "").lower() == "close" or (not chunked and length is None)
-    return Reply(status, body, first or done, done), closes
+    return Reply(status, body, done if first is None else first, done), closes
 
 
 def _complete(raw: bytes, chunked: bool, length: int | None) -> bool:
