@@ -101,18 +101,23 @@ def test_interleaved_streams_each_get_their_own_text(runner):
     for req, _ in pairs:
         runner.submit(req)
     together = [col.wait() for _, col in pairs]
-    for (text_a, lp_a, _), (text_t, lp_t, _) in zip(alone, together, strict=True):
-        if text_a == text_t:
-            continue
-        # Outputs may only part at a near-tie: in each run, the token the other run chose is
-        # among its top candidates, within TIE_NATS of its best.
-        tokens_a = [e["token"] for e in lp_a]
-        tokens_t = [e["token"] for e in lp_t]
-        i = next(i for i, (a, t) in enumerate(zip(tokens_a, tokens_t, strict=False)) if a != t)
-        for run, other_choice in ((lp_a[i], tokens_t[i]), (lp_t[i], tokens_a[i])):
-            top = {e["token"]: e["logprob"] for e in run["top_logprobs"]}
-            assert other_choice in top, (text_a, text_t)
-            assert max(top.values()) - top[other_choice] < TIE_NATS, (text_a, text_t)
+    for a, t in zip(alone, together, strict=True):
+        assert_same_up_to_a_tie(a, t)
+
+
+def assert_same_up_to_a_tie(one: tuple, other: tuple) -> None:
+    """Two greedy runs of one prompt give the same text, or part at a near-tie: in each run, the
+    token the other run chose is among its top candidates, within TIE_NATS of its best."""
+    (text_a, lp_a, _), (text_b, lp_b, _) = one, other
+    if text_a == text_b:
+        return
+    tokens_a = [e["token"] for e in lp_a]
+    tokens_b = [e["token"] for e in lp_b]
+    i = next(i for i, (a, b) in enumerate(zip(tokens_a, tokens_b, strict=False)) if a != b)
+    for run, other_choice in ((lp_a[i], tokens_b[i]), (lp_b[i], tokens_a[i])):
+        top = {e["token"]: e["logprob"] for e in run["top_logprobs"]}
+        assert other_choice in top, (text_a, text_b)
+        assert max(top.values()) - top[other_choice] < TIE_NATS, (text_a, text_b)
 
 
 def test_each_step_hands_its_events_over_in_one_post(runner):
@@ -149,14 +154,22 @@ def test_repeated_prefix_is_served_from_the_cache(runner):
 
 def test_concurrent_users_share_a_system_prompt(runner):
     system = "System: answer in French, briefly and politely. " * 10
+    run_alone(runner, system + "User: bonjour", num_predict=8)
+    # The reference: the same request again, its prefix from its own slot. (Not the cold run:
+    # a tail evaluated on its own rounds differently from one inside the whole prompt.)
+    reused = run_alone(runner, system + "User: bonjour", num_predict=8)
+    # The first user takes the slot that holds the system prompt.
     long_req, long_col = request(runner, system + "User: hello", num_predict=40)
     runner.submit(long_req)
-    # While the first still generates, a second user with the same system prompt arrives.
+    # While the first still generates, a second user with the same system prompt arrives: its
+    # slot gets the prefix copied from the busy one.
     while long_col.events.empty():
         pass
-    _, _, second = run_alone(runner, system + "User: bonjour", num_predict=2)
+    shared = run_alone(runner, system + "User: bonjour", num_predict=8)
     long_col.wait()
-    assert second.cached_count >= len(runner.model.tokenize(system)) - 1
+    n_system = len(runner.model.tokenize(system)) - 1
+    assert reused[2].cached_count >= n_system and shared[2].cached_count >= n_system
+    assert_same_up_to_a_tie(reused, shared)
 
 
 def test_cancelled_request_frees_its_slot_and_sends_nothing_more(runner):
