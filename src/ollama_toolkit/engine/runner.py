@@ -120,10 +120,8 @@ _STOP = object()
 # After a request's first token, the runner waits this long before the next decode (see _step).
 _FIRST_TOKEN_PAUSE_S = 0.003
 
-# Copying another slot's KV stream costs about as much as evaluating one token per 256 cells of
-# a slot (measured: 15 ms for 4,096 cells, a token of prompt 1.6 ms), and never pays for a BOS.
+# Sharing a prefix from another slot is worth a seq_cp only past a few tokens (a BOS alone is not).
 _MIN_SHARED_PREFIX = 16
-_CELLS_PER_TOKEN_OF_COPY = 256
 
 
 class Runner:
@@ -251,8 +249,8 @@ class Runner:
         """Keep the longest cached prefix of `tokens` in `slot`'s sequence; return its length.
 
         When another slot (busy or not) holds a longer prefix, e.g. the same system prompt of
-        another user, its KV entries are copied into this sequence instead of evaluating that
-        prefix again, when the copy is cheaper.
+        another user, its KV entries are shared into this sequence (seq_cp in the unified
+        cache costs no compute) instead of evaluating that prefix again.
         """
         own = _common_prefix(slot.cached, tokens)
         donor, shared = slot, own
@@ -261,13 +259,11 @@ class Runner:
             if n > shared:
                 donor, shared = other, n
         limit = len(tokens) - 1  # the last prompt token is decoded again for its logits
-        worth_copying = max(_MIN_SHARED_PREFIX, self.num_ctx // _CELLS_PER_TOKEN_OF_COPY)
-        if donor is not slot and shared - own >= worth_copying:
+        if donor is not slot and shared - own >= _MIN_SHARED_PREFIX:
+            self.ctx.seq_rm(slot.seq, -1, -1)
             n = min(shared, limit)
-            self.ctx.seq_copy(donor.seq, slot.seq)
-            if self.ctx.seq_rm(slot.seq, n, -1):
-                return n
-            own = 0  # a memory that cannot drop a tail (recurrent) starts this slot over
+            self.ctx.seq_cp(donor.seq, slot.seq, 0, n)
+            return n
         n = min(own, limit)
         if not self.ctx.seq_rm(slot.seq, n, -1):
             self.ctx.seq_rm(slot.seq, -1, -1)
