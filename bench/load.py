@@ -47,7 +47,16 @@ class Result:
         return self.prompt_tokens / self.prompt_eval_s
 
 
-Call = Callable[[Connection, str], Result]
+@dataclass(frozen=True)
+class Turn:
+    """One request of a client: after `pause_s` of think time, `prompt` for `max_tokens`."""
+
+    prompt: str
+    max_tokens: int
+    pause_s: float = 0.0
+
+
+Call = Callable[[Connection, Turn], Result]
 
 
 def ollama_generate(
@@ -124,8 +133,8 @@ class Load:
         return tokens / self.wall
 
 
-def run_clients(base_url: str, call: Call, prompts: list[list[str]]) -> Load:
-    """One concurrent client (a thread) per list of prompts, each sending its prompts one after
+def run_clients(base_url: str, call: Call, clients: list[list[Turn]]) -> Load:
+    """One concurrent client (a thread) per list of turns, each sending its requests one after
     another.
 
     Each request opens a connection of its own: reusing them raced with llama-server closing
@@ -133,15 +142,17 @@ def run_clients(base_url: str, call: Call, prompts: list[list[str]]) -> Load:
     to a request of several seconds.
     """
 
-    def one_client(queue: list[str]) -> list[Result]:
+    def one_client(turns: list[Turn]) -> list[Result]:
         results = []
-        for prompt in queue:
+        for turn in turns:
+            if turn.pause_s:
+                time.sleep(turn.pause_s)
             with Connection(base_url, keep_alive=False) as conn:
-                results.append(call(conn, prompt))
+                results.append(call(conn, turn))
         return results
 
-    with ThreadPoolExecutor(len(prompts)) as pool:
+    with ThreadPoolExecutor(len(clients)) as pool:
         started = time.perf_counter()
-        per_client = list(pool.map(one_client, prompts))
+        per_client = list(pool.map(one_client, clients))
         wall = time.perf_counter() - started
     return Load(wall, [r for results in per_client for r in results])

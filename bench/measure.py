@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.load import Load, Result, ollama_generate, openai_completion, run_clients
+from bench.load import Load, Result, Turn, ollama_generate, openai_completion, run_clients
 from bench.servers import Memory, Server
 from bench.wire import Connection
 
@@ -65,19 +65,19 @@ def warm_up(server: Server, prompt: str, openai: bool, idle_s: float = 2.0) -> M
     return server.memory()
 
 
-def ollama_load(server: Server, prompts: list[list[str]], num_predict: int) -> Load:
+def ollama_load(server: Server, clients: list[list[Turn]]) -> Load:
     """Concurrent clients on /api/generate (streamed)."""
 
-    def call(conn: Connection, prompt: str) -> Result:
-        return ollama_generate(conn, prompt, num_predict)
+    def call(conn: Connection, turn: Turn) -> Result:
+        return ollama_generate(conn, turn.prompt, turn.max_tokens)
 
-    return run_clients(server.base_url, call, prompts)
+    return run_clients(server.base_url, call, clients)
 
 
-def openai_load(server: Server, prompts: list[list[str]], max_tokens: int, stream: bool) -> Load:
+def openai_load(server: Server, clients: list[list[Turn]], stream: bool) -> Load:
     """Concurrent clients on /v1/completions."""
 
-    def call(conn: Connection, prompt: str) -> Result:
-        return openai_completion(conn, prompt, max_tokens, stream)
+    def call(conn: Connection, turn: Turn) -> Result:
+        return openai_completion(conn, turn.prompt, turn.max_tokens, stream)
 
-    return run_clients(server.base_url, call, prompts)
+    return run_clients(server.base_url, call, clients)

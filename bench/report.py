@@ -69,6 +69,13 @@ ROWS = [
         Target(">=", 2.5),
     ),
     Row(
+        "8 staggered clients",
+        "tok/s",
+        "stagger_ours",
+        "llama-server -np 8, same clients",
+        "stagger_llama_server",
+    ),
+    Row(
         "TTFT, 1k-token prefix cached",
         "ms",
         "ttft_warm",

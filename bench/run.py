@@ -25,7 +25,7 @@ from bench import baselines, servers
 from bench.baselines import LlamaBench
 from bench.build import BUILD_DIR, LLAMA_CPP_PYTHON_VERSION, ensure_built
 from bench.cpu import OtherLoad
-from bench.load import Load, Result
+from bench.load import Load, Result, Turn
 from bench.measure import (
     CITY_PROMPT,
     CITY_SCHEMA,
@@ -48,7 +48,7 @@ PREFIX_TOKENS = 1000  # the repeated prefix of the prompt-cache figure
 SHORT_TOKENS = 16  # short prompts and tails
 MIB = 1024 * 1024
 
-Prompts = list[list[str]]  # one list of prompts per client, sent one after another
+Clients = list[list[Turn]]  # one list of requests per client, sent one after another
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,11 @@ class Plan:
     overhead_requests: int
     rounds: int  # requests each of the 8 clients sends, one after another
     loads: int  # 8-client runs per server (median reported), each with prompts of its own
+    staggered: int  # the same, for the staggered 8 clients
 
 
-FULL = Plan(reps=5, pairs=7, overhead_requests=20, rounds=3, loads=3)
-QUICK = Plan(reps=1, pairs=2, overhead_requests=8, rounds=1, loads=1)
+FULL = Plan(reps=5, pairs=7, overhead_requests=20, rounds=3, loads=3, staggered=2)
+QUICK = Plan(reps=1, pairs=2, overhead_requests=8, rounds=1, loads=1, staggered=1)
 
 
 class Run:
@@ -110,6 +111,23 @@ class Run:
     def memory(self, key: str, mem: servers.Memory) -> None:
         self.figures[key] = mem.peak / MIB
         self.notes[key] = f"RSS {mem.rss / MIB:.0f} MiB now"
+
+
+def staggered_clients(pf: PromptFactory, rounds: int) -> Clients:
+    """Traffic that comes and goes: before each request a client pauses 0 to 1.75 s and then
+    asks for 32 to 116 tokens, so requests start and finish at different steps and the busy
+    slots are any subset of the 8. Deterministic, so every server gets the same schedule."""
+    return [
+        [
+            Turn(
+                pf.make(LOAD_PROMPT_TOKENS),
+                max_tokens=32 + (i * 5 + j * 3) % 8 * 12,
+                pause_s=(i * 3 + j * 5) % 8 * 0.25,
+            )
+            for j in range(rounds)
+        ]
+        for i in range(CLIENTS)
+    ]
 
 
 def bundled_gguf() -> tuple[Path, Path]:
@@ -177,7 +195,8 @@ def our_server(
     models: Path,
     threads: int,
     plan: Plan,
-    loads: list[Prompts],
+    loads: list[Clients],
+    staggered: list[Clients],
 ) -> None:
     with run.step("our server: start"), servers.ours(models, threads, CLIENTS) as srv:
         run.memory("mem_ours", warm_up(srv, pf.make(SHORT_TOKENS), openai=False))
@@ -215,31 +234,42 @@ def our_server(
         with run.step("llama-server: start"), servers.llama_server(gguf, threads, CLIENTS) as peer:
             run.memory("mem_llama_server", warm_up(peer, pf.make(SHORT_TOKENS), openai=True))
             with run.step("our server and llama-server: 8 clients, alternating"):
-                # Each prompt set goes to one server and then the other, seconds apart, so
-                # both see the same machine; the idle server takes no CPU meanwhile.
-                ours, theirs = [], []
-                for prompts in loads:
-                    ours.append(ollama_load(srv, prompts, LOAD_GEN_TOKENS))
-                    theirs.append(openai_load(peer, prompts, LOAD_GEN_TOKENS, stream=True))
+                ours, theirs = _alternate(srv, peer, loads)
                 run.load("load_ours", ours)
                 run.load("load_llama_server", theirs)
+            with run.step("our server and llama-server: 8 staggered clients, alternating"):
+                ours, theirs = _alternate(srv, peer, staggered)
+                run.load("stagger_ours", ours)
+                run.load("stagger_llama_server", theirs)
+
+
+def _alternate(
+    ours: servers.Server, peer: servers.Server, runs: list[Clients]
+) -> tuple[list[Load], list[Load]]:
+    """Each run's clients go to our server and then to llama-server, seconds apart, so both see
+    the same machine; the idle server takes no CPU meanwhile."""
+    mine, theirs = [], []
+    for clients in runs:
+        mine.append(ollama_load(ours, clients))
+        theirs.append(openai_load(peer, clients, stream=True))
+    return mine, theirs
 
 
 def llama_cpp_python(
-    run: Run, pf: PromptFactory, gguf: Path, threads: int, loads: list[Prompts]
+    run: Run, pf: PromptFactory, gguf: Path, threads: int, loads: list[Clients]
 ) -> None:
     with run.step("llama-cpp-python server: 8 clients"):
         servers.ensure_llama_cpp_python_server()
         with servers.llama_cpp_python(gguf, threads) as srv:
             run.memory("mem_lcp", warm_up(srv, pf.make(SHORT_TOKENS), openai=True))
             # One run only: it takes minutes, and its target (2.5x) is far from the noise.
-            lcp = openai_load(srv, loads[0], LOAD_GEN_TOKENS, stream=False)
+            lcp = openai_load(srv, loads[0], stream=False)
             run.load("load_lcp", [lcp], False)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 2 min)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 1.5 min)")
     parser.add_argument("--threads", type=int, default=2, help="threads for every engine")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -257,12 +287,18 @@ def main(argv: list[str] | None = None) -> int:
         # server's prompt cache must not serve a repeat); the batched-bench shape follows their
         # mean length.
         loads = [
-            [[pf.make(LOAD_PROMPT_TOKENS) for _ in range(plan.rounds)] for _ in range(CLIENTS)]
+            [
+                [Turn(pf.make(LOAD_PROMPT_TOKENS), LOAD_GEN_TOKENS) for _ in range(plan.rounds)]
+                for _ in range(CLIENTS)
+            ]
             for _ in range(plan.loads)
         ]
-        load_prompt = round(statistics.mean(pf.count(p) for x in loads for q in x for p in q))
+        staggered = [staggered_clients(pf, plan.rounds) for _ in range(plan.staggered)]
+        load_prompt = round(
+            statistics.mean(pf.count(t.prompt) for x in loads for turns in x for t in turns)
+        )
         batched_bench(run, gguf, args.threads, load_prompt)
-        our_server(run, pf, gguf, models, args.threads, plan, loads)
+        our_server(run, pf, gguf, models, args.threads, plan, loads, staggered)
         llama_cpp_python(run, pf, gguf, args.threads, loads)
     finally:
         pf.close()
