@@ -162,7 +162,7 @@ def test_concurrent_users_share_a_system_prompt(runner):
     long_req, long_col = request(runner, system + "User: hello", num_predict=40)
     runner.submit(long_req)
     # While the first still generates, a second user with the same system prompt arrives: its
-    # slot gets the prefix copied from the busy one.
+    # slot gets the prefix from the busy one (seq_cp).
     while long_col.events.empty():
         pass
     shared = run_alone(runner, system + "User: bonjour", num_predict=8)
