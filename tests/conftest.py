@@ -20,8 +20,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ollama_toolkit import config
 from ollama_toolkit.store.bundled import BUNDLED_MODEL, ensure_bundled
 from ollama_toolkit.store.store import Store
+
+# Tests that run llama.cpp in this process (the engine's) get the server's OpenMP setting:
+# with libgomp's default spin, two decode threads that share a core with a server process
+# wait milliseconds at each barrier. Set before anything imports llama_cpp.
+config.set_openmp_defaults()
 
 SERVER_START_TIMEOUT_S = 120
 

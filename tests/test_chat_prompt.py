@@ -9,7 +9,7 @@ from pathlib import Path
 import gguf
 import pytest
 
-from ollama_toolkit.api.errors import APIError
+from ollama_toolkit.api.errors import InternalError
 from ollama_toolkit.api.types import Message, Tool
 from ollama_toolkit.server.prompt import ChatTemplate, chat_prompt, conversation
 from ollama_toolkit.store.model import Model, load_model
@@ -93,7 +93,7 @@ def test_jinja_template_that_uses_tools_gives_the_tools_capability(tmp_path):
 
 def test_jinja_errors_are_template_errors(tmp_path):
     template = ChatTemplate(store_model(tmp_path, "{{ raise_exception('no system role') }}"))
-    with pytest.raises(APIError) as e:
+    with pytest.raises(InternalError) as e:
         template.render(msgs(("user", "hi")), None, None)
     assert e.value.message == "template error: no system role"
 

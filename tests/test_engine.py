@@ -1,26 +1,17 @@
-"""The Runner on the real llama.cpp engine: batching, prefix cache, cancellation, shift."""
+"""The Decoder on the real llama.cpp engine: batching, prefix cache, cancellation, shift."""
 
 from __future__ import annotations
 
-import os
 import queue
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from ollama_toolkit import config
+from ollama_toolkit.api.options import Options, RunnerOptions
+from ollama_toolkit.engine.decoder import Decoder, GenerationRequest
 from ollama_toolkit.engine.llama import ContextConfig, LlamaContext
-from ollama_toolkit.engine.options import LoadOptions, Options
-from ollama_toolkit.engine.runner import (
-    DoneEvent,
-    ErrorEvent,
-    GenerationRequest,
-    Runner,
-    TokenEvent,
-)
+from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, TokenEvent
 from ollama_toolkit.engine.sampling import Sampler
 from ollama_toolkit.store.bundled import BUNDLED_MODEL
 from ollama_toolkit.store.model import load_model
@@ -35,7 +26,7 @@ TIE_NATS = 0.25
 @pytest.fixture(scope="module")
 def runner(seeded_store: Path):
     model = load_model(Store(seeded_store), ModelName.parse(BUNDLED_MODEL))
-    r = Runner(model.model_path, num_ctx=1024, num_parallel=4, load=LoadOptions(num_thread=2))
+    r = Decoder(model.model_path, RunnerOptions(num_ctx=1024, num_thread=2), num_parallel=4)
     yield r
     r.close()
 
@@ -67,7 +58,7 @@ class Collector:
         return "".join(text), logprobs, final
 
 
-def request(runner: Runner, prompt: str, **opts) -> tuple[GenerationRequest, Collector]:
+def request(runner: Decoder, prompt: str, **opts) -> tuple[GenerationRequest, Collector]:
     options = Options(**{"temperature": 0, "num_predict": 16, **opts})
     collector = Collector()
     req = GenerationRequest(
@@ -81,7 +72,7 @@ def request(runner: Runner, prompt: str, **opts) -> tuple[GenerationRequest, Col
     return req, collector
 
 
-def run_alone(runner: Runner, prompt: str, **opts):
+def run_alone(runner: Decoder, prompt: str, **opts):
     req, col = request(runner, prompt, **opts)
     runner.submit(req)
     return col.wait()
@@ -219,7 +210,7 @@ def test_sampling_shortcuts_pick_what_the_full_chain_would(runner, opts):
     model = runner.model
     ctx = LlamaContext(model, ContextConfig(n_ctx=256, n_seq_max=1, n_batch=64, n_threads=2))
     options = Options(**opts)
-    fast, full = Sampler(model, options), Sampler(model, options)
+    fast, full = Sampler(model, options, 256), Sampler(model, options, 256)
     full._margin, full._argmax_only = None, False  # every token goes through the whole chain
     try:
         tokens = model.tokenize("The best way to learn")
@@ -275,30 +266,3 @@ def test_logits_of_a_token_without_output_is_an_error(runner):
             ctx.logits(0)
     finally:
         ctx.close()
-
-
-_SPIN_COUNT_AT_LOAD = """
-import os, sys
-
-class Watch:
-    # Records GOMP_SPINCOUNT at the moment llama_cpp (and with it libgomp) is first imported.
-    def find_spec(self, name, path=None, target=None):
-        if name == "llama_cpp" and "seen" not in globals():
-            globals()["seen"] = os.environ.get("GOMP_SPINCOUNT")
-
-sys.meta_path.insert(0, Watch())
-import ollama_toolkit.server.app
-print(seen)
-"""
-
-
-@pytest.mark.parametrize("users", [None, "300000"])
-def test_openmp_threads_spin_briefly_unless_the_user_says_otherwise(users):
-    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
-    if users:
-        env["GOMP_SPINCOUNT"] = users
-    out = subprocess.run(
-        [sys.executable, "-c", _SPIN_COUNT_AT_LOAD], env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == (users or config.OPENMP_SPIN_COUNT)

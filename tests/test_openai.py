@@ -10,7 +10,7 @@ import pytest
 
 from ollama_toolkit.api import openai as oai
 from ollama_toolkit.api.types import ChatResponse, Message, ToolCall, ToolCallFunction
-from ollama_toolkit.server.openai_translate import (
+from ollama_toolkit.translate.openai import (
     finish_chunk,
     from_chat_request,
     to_chat_completion,

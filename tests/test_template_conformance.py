@@ -12,40 +12,54 @@ import pytest
 from ollama_toolkit.template import Values, named_template, parse, template_for_jinja
 from ollama_toolkit.template.named import levenshtein
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "ollama-templates"
+DATA = Path(__file__).resolve().parent / "data" / "ollama-templates"
+"""Ollama's `template/` folder (MIT, see LICENSE.ollama there), copied into the repository."""
 # Ollama's TestTemplate drops one trailing space from these templates' output before comparing.
 TRAILING_SPACE_TRIMMED = {"chatqa", "llama2-chat", "mistral-instruct", "openchat", "vicuna"}
 
-pytestmark = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"Ollama's template test vectors not found at {SHARED}"
-)
-
 
 def _template_names() -> list[str]:
-    return sorted(p.stem for p in SHARED.glob("*.gotmpl")) if SHARED.is_dir() else []
+    # Read at collection: a missing file is an error there, never an empty (skipped) parameter set.
+    names = sorted(p.stem for p in DATA.glob("*.gotmpl"))
+    if not names:
+        raise FileNotFoundError(f"no Ollama template vectors (*.gotmpl) in {DATA}")
+    return names
 
 
 def _cases() -> dict[str, list[dict[str, str]]]:
-    return json.loads((SHARED / "cases.json").read_text()) if SHARED.is_dir() else {}
+    return json.loads((DATA / "cases.json").read_text())
 
 
 def _jinja_lines() -> list[tuple[str, str]]:
-    if not SHARED.is_dir():
-        return []
     pairs = []
-    for line in (SHARED / "testdata" / "templates.jsonl").read_text().splitlines():
+    for line in (DATA / "testdata" / "templates.jsonl").read_text().splitlines():
         pairs.extend(json.loads(line).items())
     return pairs
+
+
+def test_the_vectors_are_all_there() -> None:
+    for name in ("LICENSE.ollama", "README.md", "cases.json", "index.json"):
+        assert (DATA / name).is_file(), DATA / name
+    assert (DATA / "testdata" / "templates.jsonl").is_file()
+    names = _template_names()
+    assert len(names) >= 20, names
+    cases = _cases()
+    assert sorted(cases) == ["system-user-assistant-user", "user", "user-assistant-user"]
+    assert len(_jinja_lines()) >= 20
+    for name in names:
+        assert (DATA / f"{name}.json").is_file(), name
+        for case in cases:
+            assert (DATA / "testdata" / f"{name}.gotmpl" / case).is_file(), (name, case)
 
 
 @pytest.mark.parametrize("case", sorted(_cases()))
 @pytest.mark.parametrize("name", _template_names())
 def test_template_renders_case_exactly(name: str, case: str) -> None:
-    template = parse((SHARED / f"{name}.gotmpl").read_text())
+    template = parse((DATA / f"{name}.gotmpl").read_text())
     rendered = template.execute(Values(messages=_cases()[case]))
     if name in TRAILING_SPACE_TRIMMED and rendered.endswith(" "):
         rendered = rendered[:-1]
-    expected = (SHARED / "testdata" / f"{name}.gotmpl" / case).read_text()
+    expected = (DATA / "testdata" / f"{name}.gotmpl" / case).read_text()
     assert rendered == expected
 
 
@@ -55,17 +69,17 @@ def test_jinja_template_maps_to_its_builtin(name: str, jinja: str) -> None:
 
 
 @pytest.mark.parametrize("name", _template_names())
-def test_bundled_copy_matches_the_shared_data(name: str) -> None:
+def test_bundled_copy_matches_the_vectors(name: str) -> None:
     found = named_template(name)
     assert found is not None
     text, params = found
-    assert text == (SHARED / f"{name}.gotmpl").read_text().replace("\r\n", "\n")
-    assert params == json.loads((SHARED / f"{name}.json").read_text())
+    assert text == (DATA / f"{name}.gotmpl").read_text().replace("\r\n", "\n")
+    assert params == json.loads((DATA / f"{name}.json").read_text())
     assert parse(text).text == text
 
 
 def test_every_index_entry_names_a_parsable_builtin() -> None:
-    index = json.loads((SHARED / "index.json").read_text())
+    index = json.loads((DATA / "index.json").read_text())
     for entry in index:
         found = named_template(entry["name"])
         assert found is not None, entry["name"]
@@ -83,7 +97,7 @@ def test_unrelated_jinja_template_has_no_match() -> None:
 
 
 def test_near_miss_jinja_template_still_matches() -> None:
-    index = json.loads((SHARED / "index.json").read_text())
+    index = json.loads((DATA / "index.json").read_text())
     first = index[0]
     edited = first["template"].replace("'", '"', 5) + "\n"
     assert template_for_jinja(edited) == first["name"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ollama_toolkit.server.thinking import ThinkingParser, infer_tags
+from ollama_toolkit.parsers.thinking import ThinkingParser, infer_tags
 from ollama_toolkit.template.funcs import BUILTINS, OLLAMA_FUNCS
 from ollama_toolkit.template.parser import parse_trees
 

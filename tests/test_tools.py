@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ollama_toolkit.api.types import Tool
-from ollama_toolkit.server.tools import ToolCallParser, new_call_id, tool_call_tag
+from ollama_toolkit.parsers.tools import ToolCallParser, new_call_id, tool_call_tag
 from ollama_toolkit.template import named_template
 from ollama_toolkit.template.funcs import BUILTINS, OLLAMA_FUNCS
 from ollama_toolkit.template.parser import parse_trees

@@ -6,13 +6,9 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = metadata.version("ollama-toolkit")
-except metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+from ollama_toolkit.version import __version__
 
 if TYPE_CHECKING:
     from ollama_toolkit.client import (

@@ -10,8 +10,11 @@ import ipaddress
 import logging
 import os
 import re
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,9 @@ DEFAULT_CONTEXT_LENGTH = 4096
 DEFAULT_NUM_PARALLEL = 4
 DEFAULT_MAX_LOADED_MODELS = 3
 DEFAULT_MAX_QUEUE = 512
+DEFAULT_PULL_PART_SIZE = 100 * 1000 * 1000
+OPENMP_SPIN_COUNT = "30000"
+"""GOMP_SPINCOUNT unless the user sets it: see the comment on the GOMP_SPINCOUNT setting."""
 
 
 def _var(name: str) -> str:
@@ -89,17 +95,6 @@ def _split_host_port(hostport: str) -> tuple[str | None, str]:
     return m.group(1), m.group(2)
 
 
-def host() -> HostURL:
-    """OLLAMA_HOST: where the server binds and the client connects (default 127.0.0.1:11434)."""
-    return parse_host(_var("OLLAMA_HOST"))
-
-
-def models_dir() -> Path:
-    """OLLAMA_MODELS: the model store (default ~/.ollama/models), shared with Ollama itself."""
-    s = _var("OLLAMA_MODELS")
-    return Path(s).expanduser() if s else Path.home() / ".ollama" / "models"
-
-
 _DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -122,94 +117,197 @@ def parse_go_duration(text: str) -> float:
     return sign * total
 
 
-def keep_alive_seconds() -> float:
-    """OLLAMA_KEEP_ALIVE: default keep-alive in seconds; negative (infinite) becomes `inf`."""
-    s = _var("OLLAMA_KEEP_ALIVE")
-    value = DEFAULT_KEEP_ALIVE_S
-    if s:
-        try:
-            value = parse_go_duration(s)
-        except ValueError:
-            try:
-                value = float(int(s))
-            except ValueError:
-                log.warning("invalid OLLAMA_KEEP_ALIVE %r, using the default", s)
+def _keep_alive(text: str) -> float:
+    """A Go duration (`5m`, `1h30m`) or whole seconds (`300`); negative means forever (`inf`)."""
+    try:
+        value = parse_go_duration(text)
+    except ValueError:
+        value = float(int(text))
     return float("inf") if value < 0 else value
 
 
-def _int_var(name: str, default: int) -> int:
-    s = _var(name)
-    if not s:
-        return default
+def _show_seconds(seconds: float) -> str:
+    return "forever" if seconds == float("inf") else f"{seconds:g}s"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{value} is not a positive integer")
+    return value
+
+
+def _threads(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{value} is negative")
+    return value or (os.cpu_count() or 1)
+
+
+_TRUE = {"1", "t", "true", "y", "yes", "on"}
+_FALSE = {"0", "f", "false", "n", "no", "off"}
+
+
+def _flag(text: str) -> bool:
+    s = text.lower()
+    if s in _TRUE | _FALSE:
+        return s in _TRUE
+    raise ValueError(f"{text!r} is not a boolean")
+
+
+def _show_flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _debug_level(text: str) -> bool:
+    """A boolean, or Ollama's numeric log level (1 debug, 2 trace): any level above 0 is on."""
     try:
-        return int(s)
+        return _flag(text)
     except ValueError:
-        log.warning("invalid %s %r, using default %d", name, s, default)
-        return default
+        return int(text) > 0
 
 
-def context_length() -> int:
-    """OLLAMA_CONTEXT_LENGTH: the default num_ctx of a loaded model."""
-    return _int_var("OLLAMA_CONTEXT_LENGTH", DEFAULT_CONTEXT_LENGTH)
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def num_parallel() -> int:
-    """OLLAMA_NUM_PARALLEL: slots (sequences decoded together) per loaded model."""
-    return max(1, _int_var("OLLAMA_NUM_PARALLEL", DEFAULT_NUM_PARALLEL))
+def _spin_count(text: str) -> str:
+    if text.lower() not in {"infinite", "infinity"} and int(text) < 0:
+        raise ValueError(f"{text} is negative")
+    return text
 
 
-def max_loaded_models() -> int:
-    """OLLAMA_MAX_LOADED_MODELS: models kept loaded at once before the idlest is evicted."""
-    return max(1, _int_var("OLLAMA_MAX_LOADED_MODELS", DEFAULT_MAX_LOADED_MODELS))
+T = TypeVar("T")
 
 
-def max_queue() -> int:
-    """OLLAMA_MAX_QUEUE: requests waiting for a model before new ones get 503."""
-    return max(1, _int_var("OLLAMA_MAX_QUEUE", DEFAULT_MAX_QUEUE))
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One environment variable the toolkit reads.
+
+    `default` is written as a user would write the variable (`5m`, `~/.ollama/models`) and goes
+    through `parser` like any other value, when asked for; `parser` raises ValueError on a value
+    it cannot use, which then falls back to the default with a warning. A `secret` value is
+    masked wherever it is shown (logs, warnings).
+    """
+
+    name: str
+    default: str
+    parser: Callable[[str], T]
+    help: str
+    secret: bool = False
+    show: Callable[[T], str] = str
+
+    def text(self) -> str:
+        """The variable as set in the environment now (stripped of spaces and quotes), or ''."""
+        return _var(self.name)
+
+    def get(self) -> T:
+        """The value now in effect: the environment's, or the default when unset or invalid."""
+        text = self.text()
+        if text:
+            try:
+                return self.parser(text)
+            except ValueError:
+                log.warning(
+                    "invalid %s=%s, using the default %s",
+                    self.name,
+                    self.mask(repr(text)),
+                    self.mask(repr(self.default)),
+                )
+        return self.parser(self.default)
+
+    def mask(self, text: str) -> str:
+        return "********" if self.secret and text else text
+
+    def effective(self) -> str:
+        """The value in effect, as text fit for a log (masked when secret)."""
+        return self.mask(self.show(self.get()))
 
 
-def num_threads() -> int:
-    """OLLAMA_NUM_THREAD: llama.cpp threads when a request sets no num_thread (0: all cores)."""
-    return _int_var("OLLAMA_NUM_THREAD", 0) or (os.cpu_count() or 1)
-
-
-def origins() -> list[str]:
-    """OLLAMA_ORIGINS: extra CORS origins, comma-separated, on top of Ollama's local defaults."""
-    extra = [o.strip() for o in _var("OLLAMA_ORIGINS").split(",") if o.strip()]
-    local = []
-    for origin in ("localhost", "127.0.0.1", "0.0.0.0"):
-        local += [
-            f"http://{origin}",
-            f"https://{origin}",
-            f"http://{origin}:*",
-            f"https://{origin}:*",
-        ]
-    return (
-        extra
-        + local
-        + ["app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*"]
-    )
-
-
-def debug() -> bool:
-    """OLLAMA_DEBUG: verbose logging."""
-    return _var("OLLAMA_DEBUG").lower() in {"1", "true", "yes", "on", "2"}
-
-
-def no_bundled_model() -> bool:
-    """OLLAMA_TOOLKIT_NO_BUNDLED_MODEL: do not register the bundled model in the store."""
-    return _var("OLLAMA_TOOLKIT_NO_BUNDLED_MODEL").lower() in {"1", "true", "yes", "on"}
-
-
-DEFAULT_PULL_PART_SIZE = 100 * 1000 * 1000
-
-
-def pull_part_size() -> int:
-    """OLLAMA_TOOLKIT_PULL_PART_SIZE: the smallest part (bytes) of a blob that a pull downloads
-    over its own connection (default 100 MB, as Ollama); a large blob is fetched in up to 16."""
-    return max(1, _int_var("OLLAMA_TOOLKIT_PULL_PART_SIZE", DEFAULT_PULL_PART_SIZE))
-
-
+HOST: Setting[HostURL] = Setting(
+    "OLLAMA_HOST",
+    f"127.0.0.1:{DEFAULT_PORT}",
+    parse_host,
+    "[scheme://]host[:port] the server binds to and the client connects to",
+    show=lambda h: h.base_url,
+)
+MODELS: Setting[Path] = Setting(
+    "OLLAMA_MODELS",
+    "~/.ollama/models",
+    lambda s: Path(s).expanduser(),
+    "the model store, in Ollama's layout (models Ollama pulled are served too)",
+)
+KEEP_ALIVE: Setting[float] = Setting(
+    "OLLAMA_KEEP_ALIVE",
+    "5m",
+    _keep_alive,
+    "how long an idle model stays loaded (Go duration or seconds; negative: forever)",
+    show=_show_seconds,
+)
+CONTEXT_LENGTH: Setting[int] = Setting(
+    "OLLAMA_CONTEXT_LENGTH",
+    str(DEFAULT_CONTEXT_LENGTH),
+    _positive_int,
+    "the context window (num_ctx) of a model when a request sets none",
+)
+NUM_PARALLEL: Setting[int] = Setting(
+    "OLLAMA_NUM_PARALLEL",
+    str(DEFAULT_NUM_PARALLEL),
+    _positive_int,
+    "slots per loaded model: requests decoded together",
+)
+MAX_LOADED_MODELS: Setting[int] = Setting(
+    "OLLAMA_MAX_LOADED_MODELS",
+    str(DEFAULT_MAX_LOADED_MODELS),
+    _positive_int,
+    "models kept loaded at once before the least recently used is unloaded",
+)
+MAX_QUEUE: Setting[int] = Setting(
+    "OLLAMA_MAX_QUEUE",
+    str(DEFAULT_MAX_QUEUE),
+    _positive_int,
+    "requests that may wait for a model; more are refused with 503",
+)
+NUM_THREAD: Setting[int] = Setting(
+    "OLLAMA_NUM_THREAD",
+    "0",
+    _threads,
+    "llama.cpp threads when a request sets no num_thread (0: one per core)",
+)
+ORIGINS: Setting[list[str]] = Setting(
+    "OLLAMA_ORIGINS",
+    "",
+    _comma_list,
+    "extra CORS origins, comma-separated, on top of the local ones always allowed",
+    show=",".join,
+)
+DEBUG: Setting[bool] = Setting(
+    "OLLAMA_DEBUG",
+    "false",
+    _debug_level,
+    "verbose (debug) logging",
+    show=_show_flag,
+)
+NO_BUNDLED_MODEL: Setting[bool] = Setting(
+    "OLLAMA_TOOLKIT_NO_BUNDLED_MODEL",
+    "false",
+    _flag,
+    "do not register the bundled model in the store",
+    show=_show_flag,
+)
+NOPRUNE: Setting[bool] = Setting(
+    "OLLAMA_NOPRUNE",
+    "false",
+    _flag,
+    "do not remove blobs that no manifest references when the server starts",
+    show=_show_flag,
+)
+PULL_PART_SIZE: Setting[int] = Setting(
+    "OLLAMA_TOOLKIT_PULL_PART_SIZE",
+    str(DEFAULT_PULL_PART_SIZE),
+    _positive_int,
+    "smallest part (bytes) of a blob a pull downloads over its own connection (up to 16)",
+)
 # llama.cpp's CPU backend synchronises its threads with OpenMP barriers. libgomp lets a waiting
 # thread spin 300,000 rounds before it sleeps: about 3 ms here, so after every llama_decode one
 # core stays busy for nothing while the event loop waits for a core to send the token.
@@ -217,9 +315,135 @@ def pull_part_size() -> int:
 # token from 4.6 to 3.9 ms p50 with generation unchanged; 10,000 cost 1-2% of streamed
 # generation (a thread preempted by the event loop mid-decode leaves its partner asleep at the
 # barrier), and 100 cut it from 44 to 27 tokens/s.
-OPENMP_SPIN_COUNT = "30000"
+GOMP_SPINCOUNT: Setting[str] = Setting(
+    "GOMP_SPINCOUNT",
+    OPENMP_SPIN_COUNT,
+    _spin_count,
+    "libgomp: rounds an idle llama.cpp thread spins before it sleeps (the server sets it)",
+)
+
+SETTINGS: tuple[Setting[Any], ...] = (
+    HOST,
+    MODELS,
+    KEEP_ALIVE,
+    CONTEXT_LENGTH,
+    NUM_PARALLEL,
+    MAX_LOADED_MODELS,
+    MAX_QUEUE,
+    NUM_THREAD,
+    ORIGINS,
+    DEBUG,
+    NO_BUNDLED_MODEL,
+    NOPRUNE,
+    PULL_PART_SIZE,
+    GOMP_SPINCOUNT,
+)
+"""Every environment variable the toolkit reads, in the order `serve --help` lists them."""
+
+
+def setting(name: str) -> Setting[Any]:
+    """The registered setting called `name` (KeyError if there is none)."""
+    for s in SETTINGS:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+def effective_settings() -> dict[str, str]:
+    """Every setting's value now in effect, as text, secrets masked: for the startup log."""
+    return {s.name: s.effective() for s in SETTINGS}
+
+
+def settings_help(width: int = 79) -> str:
+    """Every variable with its default and help, for `serve --help`."""
+    lines = ["environment variables:"]
+    for s in SETTINGS:
+        default = s.mask(s.default) if s.default else '""'
+        lines.append(f"  {s.name} (default: {default})")
+        lines.extend(
+            textwrap.wrap(s.help, width, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        )
+    return "\n".join(lines)
+
+
+# The accessors the rest of the code calls: each reads the environment when called.
+
+
+def host() -> HostURL:
+    """OLLAMA_HOST: where the server binds and the client connects (default 127.0.0.1:11434)."""
+    return HOST.get()
+
+
+def models_dir() -> Path:
+    """OLLAMA_MODELS: the model store (default ~/.ollama/models), the one Ollama itself uses."""
+    return MODELS.get()
+
+
+def keep_alive_seconds() -> float:
+    """OLLAMA_KEEP_ALIVE: default keep-alive in seconds; negative (infinite) becomes `inf`."""
+    return KEEP_ALIVE.get()
+
+
+def context_length() -> int:
+    """OLLAMA_CONTEXT_LENGTH: the default num_ctx of a loaded model."""
+    return CONTEXT_LENGTH.get()
+
+
+def num_parallel() -> int:
+    """OLLAMA_NUM_PARALLEL: slots (sequences decoded together) per loaded model."""
+    return NUM_PARALLEL.get()
+
+
+def max_loaded_models() -> int:
+    """OLLAMA_MAX_LOADED_MODELS: models kept loaded at once before the idlest is evicted."""
+    return MAX_LOADED_MODELS.get()
+
+
+def max_queue() -> int:
+    """OLLAMA_MAX_QUEUE: requests waiting for a model before new ones get 503."""
+    return MAX_QUEUE.get()
+
+
+def num_threads() -> int:
+    """OLLAMA_NUM_THREAD: llama.cpp threads when a request sets no num_thread (0: all cores)."""
+    return NUM_THREAD.get()
+
+
+LOCAL_ORIGINS = tuple(
+    f"{scheme}://{origin}{port}"
+    for origin in ("localhost", "127.0.0.1", "0.0.0.0")
+    for scheme, port in (("http", ""), ("https", ""), ("http", ":*"), ("https", ":*"))
+) + ("app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*")
+"""CORS origins always allowed, as in Ollama."""
+
+
+def origins() -> list[str]:
+    """OLLAMA_ORIGINS: extra CORS origins, comma-separated, on top of Ollama's local defaults."""
+    return ORIGINS.get() + list(LOCAL_ORIGINS)
+
+
+def debug() -> bool:
+    """OLLAMA_DEBUG: verbose logging."""
+    return DEBUG.get()
+
+
+def no_bundled_model() -> bool:
+    """OLLAMA_TOOLKIT_NO_BUNDLED_MODEL: do not register the bundled model in the store."""
+    return NO_BUNDLED_MODEL.get()
+
+
+def no_prune() -> bool:
+    """OLLAMA_NOPRUNE: keep blobs no manifest references at start-up (Ollama prunes them)."""
+    return NOPRUNE.get()
+
+
+def pull_part_size() -> int:
+    """OLLAMA_TOOLKIT_PULL_PART_SIZE: the smallest part (bytes) of a blob that a pull downloads
+    over its own connection (default 100 MB, as Ollama); a large blob is fetched in up to 16."""
+    return PULL_PART_SIZE.get()
 
 
 def set_openmp_defaults() -> None:
-    """GOMP_SPINCOUNT, unless the user set it; libgomp reads it once, when llama.cpp loads."""
-    os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
+    """GOMP_SPINCOUNT, unless the user set it; libgomp reads it once, when llama.cpp loads, so
+    the server calls this before anything imports llama_cpp (nothing does it at import)."""
+    os.environ.setdefault(GOMP_SPINCOUNT.name, GOMP_SPINCOUNT.default)

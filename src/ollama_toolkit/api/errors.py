@@ -1,127 +1,163 @@
-"""Ollama's error wording, in one place, and the exception that carries a status code.
+"""Domain errors, worded as Ollama words them, in one place.
 
-The server raises `APIError` anywhere below the routes; one handler turns it into
-`{"error": message}` with its status. The client raises `ResponseError` from the same shapes.
+Everything below the routes (engine, store, request preparation) raises one of these kinds;
+it knows nothing of HTTP. The server maps each kind to its status code and body shape in one
+place (`server/errors.py`): Ollama's `{"error": ...}` on /api, OpenAI's error object on /v1.
 """
 
 from __future__ import annotations
 
 
-class APIError(Exception):
-    """An error with the HTTP status Ollama answers for it."""
+class OllamaError(Exception):
+    """A failure a client is told about, with Ollama's wording in `message`."""
 
-    def __init__(self, message: str, status_code: int = 400, headers: dict[str, str] | None = None):
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.status_code = status_code
-        self.headers = headers or {}
 
 
-def model_not_found(name: str) -> APIError:
-    return APIError(f"model '{name}' not found", 404)
+class InvalidRequest(OllamaError):
+    """The request cannot be served as sent (a bad field, option, name or input)."""
 
 
-def missing_body() -> APIError:
-    return APIError("missing request body", 400)
+class InvalidOption(InvalidRequest):
+    """An option of the wrong type or out of its range."""
 
 
-def model_required() -> APIError:
-    return APIError("model is required", 400)
+class InvalidFormat(InvalidRequest):
+    """A `format` that is neither "json" nor a JSON schema the grammar converter accepts."""
 
 
-def does_not_support(name: str, capability: str) -> APIError:
+class InputTooLong(InvalidRequest):
+    """A prompt or input longer than the context, where truncating was not allowed."""
+
+
+class NotFound(OllamaError):
+    """A model or blob that the store does not hold."""
+
+
+class QueueFull(OllamaError):
+    """More requests wait for models than OLLAMA_MAX_QUEUE allows; the client may retry."""
+
+
+class ModelLoadFailed(OllamaError):
+    """llama.cpp could not load a model."""
+
+
+class InternalError(OllamaError):
+    """A failure of the engine or the store that the client could not have avoided."""
+
+
+def model_not_found(name: str) -> OllamaError:
+    return NotFound(f"model '{name}' not found")
+
+
+def missing_body() -> OllamaError:
+    return InvalidRequest("missing request body")
+
+
+def model_required() -> OllamaError:
+    return InvalidRequest("model is required")
+
+
+def does_not_support(name: str, capability: str) -> OllamaError:
     # Ollama: `"name" does not support insert` (capabilities error) and friends.
-    return APIError(f'"{name}" does not support {capability}', 400)
+    return InvalidRequest(f'"{name}" does not support {capability}')
 
 
-def raw_with_template() -> APIError:
-    return APIError("raw mode does not support template, system, or context", 400)
+def raw_with_template() -> OllamaError:
+    return InvalidRequest("raw mode does not support template, system, or context")
 
 
-def top_logprobs_range() -> APIError:
-    return APIError("top_logprobs must be between 0 and 20", 400)
+def top_logprobs_range() -> OllamaError:
+    return InvalidRequest("top_logprobs must be between 0 and 20")
 
 
-def server_busy() -> APIError:
-    return APIError(
-        "server busy, please try again.  maximum pending requests exceeded",
-        503,
-        {"Retry-After": "1"},
-    )
+def server_busy() -> OllamaError:
+    return QueueFull("server busy, please try again.  maximum pending requests exceeded")
 
 
-def option_type(key: str, type_name: str) -> APIError:
-    return APIError(f'option "{key}" must be of type {type_name}', 400)
+def option_type(key: str, type_name: str) -> OllamaError:
+    return InvalidOption(f'option "{key}" must be of type {type_name}')
 
 
-def context_exceeded(n_tokens: int, num_ctx: int) -> APIError:
-    return APIError(
-        f"the input length ({n_tokens} tokens) exceeds the context length ({num_ctx} tokens)", 400
+def option_range(key: str, least: int, most: int) -> OllamaError:
+    return InvalidOption(f'option "{key}" must be between {least} and {most}')
+
+
+def context_exceeded(n_tokens: int, num_ctx: int) -> OllamaError:
+    return InputTooLong(
+        f"the input length ({n_tokens} tokens) exceeds the context length ({num_ctx} tokens)"
     )
 
 
 # --- model management -------------------------------------------------------------------------
 
 
-def invalid_model_name() -> APIError:
-    return APIError("invalid model name", 400)
+def invalid_model_name() -> OllamaError:
+    return InvalidRequest("invalid model name")
 
 
-def invalid_name(kind: str, name: str) -> APIError:
+def invalid_name(kind: str, name: str) -> OllamaError:
     # Ollama: `source "x" is invalid`, `destination "x" is invalid`, `name "x" is invalid`.
-    return APIError(f'{kind} "{name}" is invalid', 400)
+    return InvalidRequest(f'{kind} "{name}" is invalid')
 
 
-def model_not_found_quoted(name: str) -> APIError:
+def model_not_found_quoted(name: str) -> OllamaError:
     # /api/copy words it with Go's %q.
-    return APIError(f'model "{name}" not found', 404)
+    return NotFound(f'model "{name}" not found')
 
 
-def invalid_digest() -> APIError:
-    return APIError("invalid digest format", 400)
+def invalid_digest() -> OllamaError:
+    return InvalidRequest("invalid digest format")
 
 
-def blob_not_found(digest: str, status: int = 404) -> APIError:
-    return APIError(f'blob "{digest}" not found', status)
+def blob_not_found(digest: str) -> OllamaError:
+    return NotFound(f'blob "{digest}" not found')
 
 
-def file_path_not_relative() -> APIError:
-    return APIError("file path must be relative", 400)
+def blob_not_uploaded(digest: str) -> OllamaError:
+    # /api/create names a blob that was never uploaded: Ollama answers 400, not 404.
+    return InvalidRequest(f'blob "{digest}" not found')
 
 
-def neither_from_nor_files() -> APIError:
-    return APIError("neither 'from' or 'files' was specified", 400)
+def file_path_not_relative() -> OllamaError:
+    return InvalidRequest("file path must be relative")
 
 
-def not_gguf() -> APIError:
-    return APIError("supplied file was not in GGUF format", 400)
+def neither_from_nor_files() -> OllamaError:
+    return InvalidRequest("neither 'from' or 'files' was specified")
 
 
-def only_one_adapter() -> APIError:
-    return APIError("only one adapter is currently supported", 400)
+def not_gguf() -> OllamaError:
+    return InvalidRequest("supplied file was not in GGUF format")
 
 
-def template_error(detail: str) -> APIError:
-    return APIError(f"template error: {detail}", 400)
+def only_one_adapter() -> OllamaError:
+    return InvalidRequest("only one adapter is currently supported")
 
 
-def unknown_parameter(key: str) -> APIError:
-    return APIError(f"unknown parameter '{key}'", 400)
+def template_error(detail: str) -> OllamaError:
+    return InvalidRequest(f"template error: {detail}")
 
 
-def unsupported_quantization(name: str, supported: list[str]) -> APIError:
-    return APIError(
-        f"unsupported quantization type {name} - supported types are {', '.join(supported)}", 400
+def unknown_parameter(key: str) -> OllamaError:
+    return InvalidRequest(f"unknown parameter '{key}'")
+
+
+def unsupported_quantization(name: str, supported: list[str]) -> OllamaError:
+    return InvalidRequest(
+        f"unsupported quantization type {name} - supported types are {', '.join(supported)}"
     )
 
 
-def quantize_needs_float_model() -> APIError:
-    return APIError("quantization is only supported for F16, BF16 and F32 models", 400)
+def quantize_needs_float_model() -> OllamaError:
+    return InvalidRequest("quantization is only supported for F16, BF16 and F32 models")
 
 
-def insecure_protocol() -> APIError:
-    return APIError("insecure protocol http", 400)
+def insecure_protocol() -> OllamaError:
+    return InvalidRequest("insecure protocol http")
 
 
-def pull_manifest_failed(reason: str) -> APIError:
-    return APIError(f"pull model manifest: {reason}", 500)
+def pull_manifest_failed(reason: str) -> OllamaError:
+    return InternalError(f"pull model manifest: {reason}")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 
 class WireModel(BaseModel):
@@ -121,14 +121,16 @@ class _InferenceRequest(WireModel):
     model: str = ""
     format: str | dict[str, Any] | None = None
     options: dict[str, Any] | None = None
-    stream: bool | None = None
+    # Request flags and counts are strict, as Go's decoder is: `"stream": "yes"` or
+    # `"top_logprobs": "3"` is a 400, not a silent coercion.
+    stream: StrictBool | None = None
     keep_alive: Duration | None = None
     think: ThinkValue | None = None
-    truncate: bool | None = None
-    shift: bool | None = None
-    debug_render_only: bool = Field(False, alias="_debug_render_only")
-    logprobs: bool = False
-    top_logprobs: int = 0
+    truncate: StrictBool | None = None
+    shift: StrictBool | None = None
+    debug_render_only: StrictBool = Field(False, alias="_debug_render_only")
+    logprobs: StrictBool = False
+    top_logprobs: StrictInt = 0
 
     @field_validator("format")
     @classmethod
@@ -141,8 +143,8 @@ class GenerateRequest(_InferenceRequest):
     suffix: str = ""
     system: str = ""
     template: str = ""
-    context: list[int] | None = None
-    raw: bool = False
+    context: list[StrictInt] | None = None
+    raw: StrictBool = False
     images: list[str] | None = None
 
 
@@ -204,8 +206,8 @@ class EmbedRequest(WireModel):
     # Any JSON, as in Ollama (`Input any`): the server answers "invalid input type" for anything
     # but a string or an array of strings, rather than a decoding error.
     input: Any = None
-    truncate: bool | None = None
-    dimensions: int | None = None
+    truncate: StrictBool | None = None
+    dimensions: StrictInt | None = None
     keep_alive: Duration | None = None
     options: dict[str, Any] | None = None
 
@@ -274,7 +276,7 @@ class ShowRequest(WireModel):
     name: str = ""  # deprecated alias of model, still sent by old clients
     system: str = ""
     template: str = ""
-    verbose: bool = False
+    verbose: StrictBool = False
     options: dict[str, Any] | None = None
 
 
@@ -295,7 +297,7 @@ class ShowResponse(WireModel):
 class CreateRequest(WireModel):
     model: str = ""
     name: str = ""  # deprecated alias of model
-    stream: bool | None = None
+    stream: StrictBool | None = None
     quantize: str | None = None
     quantization: str | None = None  # deprecated alias of quantize
     from_: str | None = Field(None, alias="from")
@@ -321,8 +323,8 @@ class DeleteRequest(WireModel):
 class PullRequest(WireModel):
     model: str = ""
     name: str = ""
-    insecure: bool = False
-    stream: bool | None = None
+    insecure: StrictBool = False
+    stream: StrictBool | None = None
 
 
 class PushRequest(PullRequest):

@@ -11,11 +11,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from ollama_toolkit import __version__
+from ollama_toolkit import config
 from ollama_toolkit.cli import models, render
 from ollama_toolkit.cli.run import run
 from ollama_toolkit.client import Client, ResponseError
 from ollama_toolkit.client.autostart import ensure_server
+from ollama_toolkit.version import __version__
 
 Handler = Callable[[Client, argparse.Namespace], int]
 
@@ -29,7 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("serve", help="Start the server (on OLLAMA_HOST)")
+    sub.add_parser(
+        "serve",
+        help="Start the server (on OLLAMA_HOST)",
+        description="Start the server in the foreground.",
+        epilog=config.settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
     client_opts = argparse.ArgumentParser(add_help=False)
     client_opts.add_argument(
@@ -84,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
+            # Before server.app imports llama.cpp, whose libgomp reads GOMP_SPINCOUNT only then.
+            config.set_openmp_defaults()
             from ollama_toolkit.server.app import serve
 
             serve()

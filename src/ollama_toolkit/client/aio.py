@@ -23,10 +23,9 @@ from ollama_toolkit.client.base import (
 from ollama_toolkit.client.errors import ResponseError, ServerNotReachableError
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(BaseClient[httpx.AsyncClient]):
     __doc__ = BaseClient.__doc__
     _http_class = httpx.AsyncClient
-    _http: httpx.AsyncClient
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -94,11 +94,11 @@ def start_server(host: config.HostURL) -> subprocess.Popen[bytes]:
     """`python -m ollama_toolkit serve` on `host`, detached: it outlives this process."""
     bind = f"[{host.host}]" if ":" in host.host else host.host
     env = {**os.environ, "OLLAMA_HOST": f"{host.scheme}://{bind}:{host.port}"}
-    detach: dict[str, object] = {"start_new_session": True}
+    # Detached: a session of its own on POSIX, a process group without a console on Windows
+    # (each platform ignores the other's argument; creationflags must stay 0 on POSIX).
+    creationflags = 0
     if sys.platform == "win32":
-        detach = {
-            "creationflags": subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
-        }
+        creationflags = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
     with open(log_path(host), "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "ollama_toolkit", "serve"],
@@ -107,5 +107,6 @@ def start_server(host: config.HostURL) -> subprocess.Popen[bytes]:
             stdout=log,
             stderr=subprocess.STDOUT,
             close_fds=True,
-            **detach,  # type: ignore[arg-type]
+            start_new_session=sys.platform != "win32",
+            creationflags=creationflags,
         )

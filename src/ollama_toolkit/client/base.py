@@ -3,6 +3,11 @@
 Each method describes its request as a `Call`; the subclass sends it (`Client` blocking,
 `AsyncClient` with `await`). So the two mirror each other method for method, with one docstring,
 and retry and fallback rules live here, not in two copies of the I/O loop.
+
+The overloads ahead of each method give its types for each client, told apart by the httpx client
+they hold: on `Client` (`BaseClient[httpx.Client]`) `generate(...)` is a `GenerateResponse` and
+with `stream=True` a `Stream` of them; on `AsyncClient` the same, wrapped in a coroutine to await,
+with an `AsyncStream` for streaming.
 """
 
 from __future__ import annotations
@@ -10,15 +15,23 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 import httpx
 from pydantic import BaseModel
 
-from ollama_toolkit import __version__, config
+from ollama_toolkit import config
 from ollama_toolkit.api.types import (
     ChatRequest,
     ChatResponse,
@@ -45,6 +58,7 @@ from ollama_toolkit.api.types import (
 from ollama_toolkit.client import payload
 from ollama_toolkit.client.errors import STREAM_ERROR_STATUS, ResponseError
 from ollama_toolkit.client.retry import RETRY_STATUS, RetryPolicy
+from ollama_toolkit.version import __version__
 
 FALLBACK_STATUS = frozenset({404, 500})
 """Errors that mean "this model cannot serve": not found (404), or it failed to load (500)."""
@@ -57,6 +71,16 @@ ContentFactory = Callable[[], Any]
 Format = Literal["", "json"] | dict[str, Any] | None
 Options = Mapping[str, Any] | BaseModel | None
 KeepAlive = float | str | None
+
+T = TypeVar("T")
+Stream: TypeAlias = Generator[T, None, None]
+"""A streaming `Client` call: the response's lines as they arrive; `close()` ends the request."""
+AsyncStream: TypeAlias = AsyncGenerator[T, None]
+"""A streaming `AsyncClient` call, awaited: its lines as they arrive; `aclose()` ends it."""
+Awaited: TypeAlias = Coroutine[Any, Any, T]
+"""What an `AsyncClient` method returns: a coroutine to await for the answer."""
+
+Http = TypeVar("Http", httpx.Client, httpx.AsyncClient)
 
 
 @dataclass(frozen=True)
@@ -104,7 +128,7 @@ def file_digest(path: str | Path) -> str:
     return f"sha256:{sha.hexdigest()}"
 
 
-class BaseClient:
+class BaseClient(Generic[Http]):
     """Connection settings, retry and fallback policy, and the API methods of both clients.
 
     `host`: `[scheme://]host[:port][/path]`, default OLLAMA_HOST (parsed as the server parses it).
@@ -114,7 +138,8 @@ class BaseClient:
     Other keyword arguments (`timeout`, `headers`, `verify`, ...) go to the httpx client.
     """
 
-    _http_class: type[httpx.Client] | type[httpx.AsyncClient]
+    _http_class: type[Http]
+    _http: Http
 
     def __init__(
         self,
@@ -154,7 +179,7 @@ class BaseClient:
         if not call.fallback or not self.fallback_models:
             yield call, True
             return
-        requested = (call.body or {}).get("model", "")
+        requested: str = (call.body or {}).get("model", "")
         names = [requested, *(m for m in self.fallback_models if m != requested)]
         for i, name in enumerate(names):
             yield call.for_model(name), i == len(names) - 1
@@ -182,6 +207,146 @@ class BaseClient:
         raise NotImplementedError
 
     # --- the API: one definition for both clients -----------------------------------------
+    # Each method's overloads: Client's, then AsyncClient's; `stream: Literal[...]` picks one
+    # answer or a stream, and a plain `bool` gets either. The docstring is the implementation's.
+
+    @overload
+    def generate(
+        self: BaseClient[httpx.Client],
+        model: str = "",
+        prompt: str | None = None,
+        suffix: str | None = None,
+        *,
+        system: str | None = None,
+        template: str | None = None,
+        context: Sequence[int] | None = None,
+        stream: Literal[False] = False,
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        raw: bool | None = None,
+        format: Format = None,
+        images: Sequence[payload.Image] | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> GenerateResponse: ...
+
+    @overload
+    def generate(
+        self: BaseClient[httpx.Client],
+        model: str = "",
+        prompt: str | None = None,
+        suffix: str | None = None,
+        *,
+        system: str | None = None,
+        template: str | None = None,
+        context: Sequence[int] | None = None,
+        stream: Literal[True],
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        raw: bool | None = None,
+        format: Format = None,
+        images: Sequence[payload.Image] | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> Stream[GenerateResponse]: ...
+
+    @overload
+    def generate(
+        self: BaseClient[httpx.Client],
+        model: str = "",
+        prompt: str | None = None,
+        suffix: str | None = None,
+        *,
+        system: str | None = None,
+        template: str | None = None,
+        context: Sequence[int] | None = None,
+        stream: bool = False,
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        raw: bool | None = None,
+        format: Format = None,
+        images: Sequence[payload.Image] | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> GenerateResponse | Stream[GenerateResponse]: ...
+
+    @overload
+    def generate(
+        self: BaseClient[httpx.AsyncClient],
+        model: str = "",
+        prompt: str | None = None,
+        suffix: str | None = None,
+        *,
+        system: str | None = None,
+        template: str | None = None,
+        context: Sequence[int] | None = None,
+        stream: Literal[False] = False,
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        raw: bool | None = None,
+        format: Format = None,
+        images: Sequence[payload.Image] | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> Awaited[GenerateResponse]: ...
+
+    @overload
+    def generate(
+        self: BaseClient[httpx.AsyncClient],
+        model: str = "",
+        prompt: str | None = None,
+        suffix: str | None = None,
+        *,
+        system: str | None = None,
+        template: str | None = None,
+        context: Sequence[int] | None = None,
+        stream: Literal[True],
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        raw: bool | None = None,
+        format: Format = None,
+        images: Sequence[payload.Image] | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> Awaited[AsyncStream[GenerateResponse]]: ...
+
+    @overload
+    def generate(
+        self: BaseClient[httpx.AsyncClient],
+        model: str = "",
+        prompt: str | None = None,
+        suffix: str | None = None,
+        *,
+        system: str | None = None,
+        template: str | None = None,
+        context: Sequence[int] | None = None,
+        stream: bool = False,
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        raw: bool | None = None,
+        format: Format = None,
+        images: Sequence[payload.Image] | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> Awaited[GenerateResponse | AsyncStream[GenerateResponse]]: ...
 
     def generate(
         self,
@@ -230,6 +395,114 @@ class BaseClient:
             Call("POST", "/api/generate", GenerateResponse, body, stream=stream, fallback=True)
         )
 
+    @overload
+    def chat(
+        self: BaseClient[httpx.Client],
+        model: str = "",
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any] | BaseModel | Callable[..., Any]] | None = None,
+        stream: Literal[False] = False,
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        format: Format = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> ChatResponse: ...
+
+    @overload
+    def chat(
+        self: BaseClient[httpx.Client],
+        model: str = "",
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any] | BaseModel | Callable[..., Any]] | None = None,
+        stream: Literal[True],
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        format: Format = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> Stream[ChatResponse]: ...
+
+    @overload
+    def chat(
+        self: BaseClient[httpx.Client],
+        model: str = "",
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any] | BaseModel | Callable[..., Any]] | None = None,
+        stream: bool = False,
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        format: Format = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> ChatResponse | Stream[ChatResponse]: ...
+
+    @overload
+    def chat(
+        self: BaseClient[httpx.AsyncClient],
+        model: str = "",
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any] | BaseModel | Callable[..., Any]] | None = None,
+        stream: Literal[False] = False,
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        format: Format = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> Awaited[ChatResponse]: ...
+
+    @overload
+    def chat(
+        self: BaseClient[httpx.AsyncClient],
+        model: str = "",
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any] | BaseModel | Callable[..., Any]] | None = None,
+        stream: Literal[True],
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        format: Format = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> Awaited[AsyncStream[ChatResponse]]: ...
+
+    @overload
+    def chat(
+        self: BaseClient[httpx.AsyncClient],
+        model: str = "",
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any] | BaseModel | Callable[..., Any]] | None = None,
+        stream: bool = False,
+        think: bool | Literal["low", "medium", "high"] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        format: Format = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        truncate: bool | None = None,
+        shift: bool | None = None,
+    ) -> Awaited[ChatResponse | AsyncStream[ChatResponse]]: ...
+
     def chat(
         self,
         model: str = "",
@@ -267,6 +540,28 @@ class BaseClient:
             Call("POST", "/api/chat", ChatResponse, body, stream=stream, fallback=True)
         )
 
+    @overload
+    def embed(
+        self: BaseClient[httpx.Client],
+        model: str = "",
+        input: str | Sequence[str] = "",
+        truncate: bool | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        dimensions: int | None = None,
+    ) -> EmbedResponse: ...
+
+    @overload
+    def embed(
+        self: BaseClient[httpx.AsyncClient],
+        model: str = "",
+        input: str | Sequence[str] = "",
+        truncate: bool | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+        dimensions: int | None = None,
+    ) -> Awaited[EmbedResponse]: ...
+
     def embed(
         self,
         model: str = "",
@@ -288,6 +583,24 @@ class BaseClient:
         )
         return self._send(Call("POST", "/api/embed", EmbedResponse, body, fallback=True))
 
+    @overload
+    def embeddings(
+        self: BaseClient[httpx.Client],
+        model: str = "",
+        prompt: str | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+    ) -> EmbeddingsResponse: ...
+
+    @overload
+    def embeddings(
+        self: BaseClient[httpx.AsyncClient],
+        model: str = "",
+        prompt: str | None = None,
+        options: Options = None,
+        keep_alive: KeepAlive = None,
+    ) -> Awaited[EmbeddingsResponse]: ...
+
     def embeddings(
         self,
         model: str = "",
@@ -305,16 +618,210 @@ class BaseClient:
         )
         return self._send(Call("POST", "/api/embeddings", EmbeddingsResponse, body, fallback=True))
 
+    @overload
+    def pull(
+        self: BaseClient[httpx.Client],
+        model: str,
+        *,
+        insecure: bool = False,
+        stream: Literal[False] = False,
+    ) -> ProgressResponse: ...
+
+    @overload
+    def pull(
+        self: BaseClient[httpx.Client], model: str, *, insecure: bool = False, stream: Literal[True]
+    ) -> Stream[ProgressResponse]: ...
+
+    @overload
+    def pull(
+        self: BaseClient[httpx.Client], model: str, *, insecure: bool = False, stream: bool = False
+    ) -> ProgressResponse | Stream[ProgressResponse]: ...
+
+    @overload
+    def pull(
+        self: BaseClient[httpx.AsyncClient],
+        model: str,
+        *,
+        insecure: bool = False,
+        stream: Literal[False] = False,
+    ) -> Awaited[ProgressResponse]: ...
+
+    @overload
+    def pull(
+        self: BaseClient[httpx.AsyncClient],
+        model: str,
+        *,
+        insecure: bool = False,
+        stream: Literal[True],
+    ) -> Awaited[AsyncStream[ProgressResponse]]: ...
+
+    @overload
+    def pull(
+        self: BaseClient[httpx.AsyncClient],
+        model: str,
+        *,
+        insecure: bool = False,
+        stream: bool = False,
+    ) -> Awaited[ProgressResponse | AsyncStream[ProgressResponse]]: ...
+
     def pull(self, model: str, *, insecure: bool = False, stream: bool = False) -> Any:
         """Download `model` from its registry: the final `ProgressResponse`, or every progress
         line when streaming."""
         body = payload.wire(PullRequest, model=model, insecure=insecure, stream=stream)
         return self._send(Call("POST", "/api/pull", ProgressResponse, body, stream=stream))
 
+    @overload
+    def push(
+        self: BaseClient[httpx.Client],
+        model: str,
+        *,
+        insecure: bool = False,
+        stream: Literal[False] = False,
+    ) -> ProgressResponse: ...
+
+    @overload
+    def push(
+        self: BaseClient[httpx.Client], model: str, *, insecure: bool = False, stream: Literal[True]
+    ) -> Stream[ProgressResponse]: ...
+
+    @overload
+    def push(
+        self: BaseClient[httpx.Client], model: str, *, insecure: bool = False, stream: bool = False
+    ) -> ProgressResponse | Stream[ProgressResponse]: ...
+
+    @overload
+    def push(
+        self: BaseClient[httpx.AsyncClient],
+        model: str,
+        *,
+        insecure: bool = False,
+        stream: Literal[False] = False,
+    ) -> Awaited[ProgressResponse]: ...
+
+    @overload
+    def push(
+        self: BaseClient[httpx.AsyncClient],
+        model: str,
+        *,
+        insecure: bool = False,
+        stream: Literal[True],
+    ) -> Awaited[AsyncStream[ProgressResponse]]: ...
+
+    @overload
+    def push(
+        self: BaseClient[httpx.AsyncClient],
+        model: str,
+        *,
+        insecure: bool = False,
+        stream: bool = False,
+    ) -> Awaited[ProgressResponse | AsyncStream[ProgressResponse]]: ...
+
     def push(self, model: str, *, insecure: bool = False, stream: bool = False) -> Any:
         """Upload `model` to its registry, reporting progress like `pull`."""
         body = payload.wire(PushRequest, model=model, insecure=insecure, stream=stream)
         return self._send(Call("POST", "/api/push", ProgressResponse, body, stream=stream))
+
+    @overload
+    def create(
+        self: BaseClient[httpx.Client],
+        model: str,
+        quantize: str | None = None,
+        from_: str | None = None,
+        files: dict[str, str] | None = None,
+        adapters: dict[str, str] | None = None,
+        template: str | None = None,
+        license: str | list[str] | None = None,
+        system: str | None = None,
+        parameters: Options = None,
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        stream: Literal[False] = False,
+    ) -> ProgressResponse: ...
+
+    @overload
+    def create(
+        self: BaseClient[httpx.Client],
+        model: str,
+        quantize: str | None = None,
+        from_: str | None = None,
+        files: dict[str, str] | None = None,
+        adapters: dict[str, str] | None = None,
+        template: str | None = None,
+        license: str | list[str] | None = None,
+        system: str | None = None,
+        parameters: Options = None,
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        stream: Literal[True],
+    ) -> Stream[ProgressResponse]: ...
+
+    @overload
+    def create(
+        self: BaseClient[httpx.Client],
+        model: str,
+        quantize: str | None = None,
+        from_: str | None = None,
+        files: dict[str, str] | None = None,
+        adapters: dict[str, str] | None = None,
+        template: str | None = None,
+        license: str | list[str] | None = None,
+        system: str | None = None,
+        parameters: Options = None,
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        stream: bool = False,
+    ) -> ProgressResponse | Stream[ProgressResponse]: ...
+
+    @overload
+    def create(
+        self: BaseClient[httpx.AsyncClient],
+        model: str,
+        quantize: str | None = None,
+        from_: str | None = None,
+        files: dict[str, str] | None = None,
+        adapters: dict[str, str] | None = None,
+        template: str | None = None,
+        license: str | list[str] | None = None,
+        system: str | None = None,
+        parameters: Options = None,
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        stream: Literal[False] = False,
+    ) -> Awaited[ProgressResponse]: ...
+
+    @overload
+    def create(
+        self: BaseClient[httpx.AsyncClient],
+        model: str,
+        quantize: str | None = None,
+        from_: str | None = None,
+        files: dict[str, str] | None = None,
+        adapters: dict[str, str] | None = None,
+        template: str | None = None,
+        license: str | list[str] | None = None,
+        system: str | None = None,
+        parameters: Options = None,
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        stream: Literal[True],
+    ) -> Awaited[AsyncStream[ProgressResponse]]: ...
+
+    @overload
+    def create(
+        self: BaseClient[httpx.AsyncClient],
+        model: str,
+        quantize: str | None = None,
+        from_: str | None = None,
+        files: dict[str, str] | None = None,
+        adapters: dict[str, str] | None = None,
+        template: str | None = None,
+        license: str | list[str] | None = None,
+        system: str | None = None,
+        parameters: Options = None,
+        messages: Sequence[Mapping[str, Any] | BaseModel] | None = None,
+        *,
+        stream: bool = False,
+    ) -> Awaited[ProgressResponse | AsyncStream[ProgressResponse]]: ...
 
     def create(
         self,
@@ -349,28 +856,70 @@ class BaseClient:
         )
         return self._send(Call("POST", "/api/create", ProgressResponse, body, stream=stream))
 
+    @overload
+    def list(self: BaseClient[httpx.Client]) -> ListResponse: ...
+
+    @overload
+    def list(self: BaseClient[httpx.AsyncClient]) -> Awaited[ListResponse]: ...
+
     def list(self) -> Any:
         """The models in the store: a `ListResponse`."""
         return self._send(Call("GET", "/api/tags", ListResponse))
+
+    @overload
+    def show(
+        self: BaseClient[httpx.Client], model: str, *, verbose: bool | None = None
+    ) -> ShowResponse: ...
+
+    @overload
+    def show(
+        self: BaseClient[httpx.AsyncClient], model: str, *, verbose: bool | None = None
+    ) -> Awaited[ShowResponse]: ...
 
     def show(self, model: str, *, verbose: bool | None = None) -> Any:
         """A model's details, Modelfile, template, parameters and capabilities: `ShowResponse`."""
         body = payload.wire(ShowRequest, model=model, verbose=verbose)
         return self._send(Call("POST", "/api/show", ShowResponse, body))
 
+    @overload
+    def ps(self: BaseClient[httpx.Client]) -> ProcessResponse: ...
+
+    @overload
+    def ps(self: BaseClient[httpx.AsyncClient]) -> Awaited[ProcessResponse]: ...
+
     def ps(self) -> Any:
         """The models loaded in memory now: a `ProcessResponse`."""
         return self._send(Call("GET", "/api/ps", ProcessResponse))
+
+    @overload
+    def copy(self: BaseClient[httpx.Client], source: str, destination: str) -> StatusResponse: ...
+
+    @overload
+    def copy(
+        self: BaseClient[httpx.AsyncClient], source: str, destination: str
+    ) -> Awaited[StatusResponse]: ...
 
     def copy(self, source: str, destination: str) -> Any:
         """Copy a model under a new name: `StatusResponse(status="success")`."""
         body = payload.wire(CopyRequest, source=source, destination=destination)
         return self._send(Call("POST", "/api/copy", StatusResponse, body))
 
+    @overload
+    def delete(self: BaseClient[httpx.Client], model: str) -> StatusResponse: ...
+
+    @overload
+    def delete(self: BaseClient[httpx.AsyncClient], model: str) -> Awaited[StatusResponse]: ...
+
     def delete(self, model: str) -> Any:
         """Delete a model from the store: `StatusResponse(status="success")`."""
         body = payload.wire(DeleteRequest, model=model)
         return self._send(Call("DELETE", "/api/delete", StatusResponse, body))
+
+    @overload
+    def version(self: BaseClient[httpx.Client]) -> VersionResponse: ...
+
+    @overload
+    def version(self: BaseClient[httpx.AsyncClient]) -> Awaited[VersionResponse]: ...
 
     def version(self) -> Any:
         """The Ollama API version the server speaks: a `VersionResponse`."""

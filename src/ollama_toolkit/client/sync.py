@@ -22,10 +22,9 @@ from ollama_toolkit.client.base import (
 from ollama_toolkit.client.errors import ResponseError, ServerNotReachableError
 
 
-class Client(BaseClient):
+class Client(BaseClient[httpx.Client]):
     __doc__ = BaseClient.__doc__
     _http_class = httpx.Client
-    _http: httpx.Client
 
     def __enter__(self) -> Client:
         return self

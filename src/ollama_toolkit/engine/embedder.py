@@ -1,7 +1,7 @@
 """The Embedder: a loaded model's second llama_context, for embeddings, on its own thread.
 
-llama.cpp's `embeddings` flag belongs to a context, and the Runner's context is busy sampling
-for its slots, so a Runner gets a second, small context on the same weights (no second load)
+llama.cpp's `embeddings` flag belongs to a context, and the Decoder's context is busy sampling
+for its slots, so a LocalRunner gets a second, small context on the same weights (no second load)
 the first time it is asked for an embedding. Like every llama.cpp context it is a single-thread
 object: one worker thread owns it and decodes one input at a time, from an empty cache.
 
@@ -20,21 +20,13 @@ import logging
 import queue
 import threading
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ollama_toolkit.api.errors import InputTooLong, InternalError, InvalidRequest
 from ollama_toolkit.engine.llama import ContextConfig, LlamaContext, LlamaModel
 
-if TYPE_CHECKING:
-    from ollama_toolkit.engine.runner import Runner
-
 log = logging.getLogger(__name__)
-
-
-class InputTooLong(ValueError):
-    pass
-
 
 _Job = tuple[list[int], "Future[np.ndarray]"]
 
@@ -69,7 +61,7 @@ class Embedder:
         return future
 
     def close(self) -> None:
-        """Finish queued inputs, then free the context. The model stays (the Runner owns it)."""
+        """Finish queued inputs, then free the context. The model stays (the Decoder owns it)."""
         self._jobs.put(None)
         self._thread.join()
 
@@ -82,7 +74,7 @@ class Embedder:
                 try:
                     future.set_result(self._embed(tokens))
                 except Exception as e:  # one bad input must not kill the thread
-                    if not isinstance(e, InputTooLong):
+                    if not isinstance(e, InvalidRequest):
                         log.exception("embedding failed")
                     future.set_exception(e)
         finally:
@@ -96,7 +88,7 @@ class Embedder:
 
     def _embed(self, tokens: list[int]) -> np.ndarray:
         if not tokens:
-            raise ValueError("no input provided")
+            raise InvalidRequest("no input provided")
         if len(tokens) > self.num_ctx:
             raise InputTooLong("the input length exceeds the context length")
         ctx = self._context()
@@ -109,18 +101,5 @@ class Embedder:
             last = ctx.batch_add(chunk, start, 0, logits_last=start + step >= len(tokens))
             rc = ctx.decode()
             if rc != 0:
-                raise RuntimeError(f"llama_decode failed with status {rc}")
+                raise InternalError(f"llama_decode failed with status {rc}")
         return ctx.embedding(last)
-
-
-def embedder_for(runner: Runner) -> Embedder:
-    """The runner's Embedder, made on first use (cheap: the context comes with the first
-    input, on the Embedder's thread). Runner.close() closes it."""
-    if runner.embedder is None:
-        runner.embedder = Embedder(
-            runner.model,
-            runner.num_ctx,
-            runner.load_options.num_batch,
-            runner.ctx.cfg.n_threads,
-        )
-    return runner.embedder

@@ -7,27 +7,35 @@ top-level value is complete, so the slot finishes right there.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
-from ollama_toolkit.api.errors import APIError
+from ollama_toolkit.api.errors import InvalidFormat
 
 
 def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
+    """The GBNF grammar for a request's `format`: None, "json", or a JSON schema object."""
     if fmt is None or fmt == "":
         return None
     if fmt == "json":
         return JSON_GBNF
     if isinstance(fmt, dict):
-        try:
-            return json_schema_to_gbnf(json.dumps(fmt))
-        except Exception as e:  # the converter raises bare exceptions on odd schemas
-            raise APIError(f"invalid JSON schema in format: {e}", 400) from e
-    raise APIError(
-        f'invalid format: {json.dumps(fmt)}; expected "json" or a valid JSON Schema object', 400
+        return _schema_grammar(json.dumps(fmt))  # key order is the output order: keep it
+    raise InvalidFormat(
+        f'invalid format: {json.dumps(fmt)}; expected "json" or a valid JSON Schema object'
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _schema_grammar(schema: str) -> str:
+    # Clients send the same schema with every request: convert it once.
+    try:
+        return json_schema_to_gbnf(schema)
+    except Exception as e:  # the converter raises bare exceptions on odd schemas
+        raise InvalidFormat(f"invalid JSON schema in format: {e}") from e
 
 
 class JsonEnd:

@@ -13,8 +13,8 @@ import ctypes
 import llama_cpp as lc
 import numpy as np
 
+from ollama_toolkit.api.options import Options
 from ollama_toolkit.engine.llama import LlamaContext, LlamaModel
-from ollama_toolkit.engine.options import Options
 
 # Tokens tried first when the grammar rejects the sampled one (see _sample_masked).
 _SHORTLIST = 256
@@ -25,15 +25,18 @@ class GrammarError(ValueError):
 
 
 class Sampler:
-    def __init__(self, model: LlamaModel, opts: Options, grammar: str | None = None):
+    def __init__(self, model: LlamaModel, opts: Options, num_ctx: int, grammar: str | None = None):
         self.model = model
+        # Penalties look back at most over the context (-1: all of it), as llama.cpp's server
+        # clamps them: a huge repeat_last_n would otherwise allocate its ring buffer in full.
+        last_n = num_ctx if opts.repeat_last_n < 0 else min(opts.repeat_last_n, num_ctx)
+        self.last_n = last_n
         chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
         self.chain = chain
         add = lc.llama_sampler_chain_add
         if opts.repeat_last_n != 0 and (
             opts.repeat_penalty != 1.0 or opts.frequency_penalty or opts.presence_penalty
         ):
-            last_n = model.n_ctx_train if opts.repeat_last_n < 0 else opts.repeat_last_n
             add(
                 chain,
                 lc.llama_sampler_init_penalties(
@@ -68,7 +71,6 @@ class Sampler:
         # numpy is several times cheaper than the chain sorting all of them. Penalties that
         # reward repetition could lift any token, so they turn the shortcut off.
         penalized = opts.repeat_last_n != 0
-        last_n = model.n_ctx_train if opts.repeat_last_n < 0 else opts.repeat_last_n
         self._repeat_penalty = opts.repeat_penalty if penalized else 1.0
         self._max_subtracted = (
             last_n * opts.frequency_penalty + opts.presence_penalty if penalized else 0.0
@@ -106,8 +108,11 @@ class Sampler:
             if self._margin is None:
                 ids = np.arange(len(logits))
             else:
-                ids = np.flatnonzero(logits >= self._floor(float(logits.max())))
-            token = self._choose(ids, logits[ids], with_grammar=False)
+                floor = self._floor(float(logits.max()), self._margin)
+                ids = np.flatnonzero(logits >= floor)
+            chosen = self._choose(ids, logits[ids], with_grammar=False)
+            assert chosen is not None  # only a grammar can leave no candidate
+            token = chosen
         if self.grammar is not None and not self._grammar_allows(token):
             token = self._choose_masked(logits)
         lc.llama_sampler_accept(self.chain, token)
@@ -115,15 +120,15 @@ class Sampler:
             lc.llama_sampler_accept(self.grammar, token)
         return token
 
-    def _floor(self, top: float) -> float:
+    def _floor(self, top: float, margin: float) -> float:
         """A logit below which no token can matter: even if the penalties push the best token
         down as far as they can, it stays e^20 times likelier than any token below."""
         rp = self._repeat_penalty
         lowest_top = (top / rp if top > 0 else top * rp) - self._max_subtracted
-        return lowest_top - self._margin
+        return lowest_top - margin
 
     def _grammar_allows(self, token: int) -> bool:
-        self._one[0].id = token
+        self._one[0].id = token  # type: ignore[assignment]  # ctypes takes an int for a c_int32
         self._one[0].logit = 1.0
         self._one[0].p = 0.0
         self._one_arr.size = 1

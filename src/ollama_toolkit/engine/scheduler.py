@@ -9,23 +9,24 @@ idle model is evicted (never one pinned with a negative keep_alive).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from ollama_toolkit import config
-from ollama_toolkit.api.errors import APIError, server_busy
-from ollama_toolkit.engine.options import LoadOptions, Options
-from ollama_toolkit.engine.runner import Runner
-from ollama_toolkit.store.model import Model
+from ollama_toolkit.api.errors import ModelLoadFailed, OllamaError, server_busy
+from ollama_toolkit.api.options import Options, RunnerOptions
+from ollama_toolkit.engine.runner import ModelSpec, Runner, RunnerFactory
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Loaded:
-    model: Model
+    spec: ModelSpec
     runner: Runner
     keep_alive: float
     in_flight: int = 0
@@ -36,15 +37,30 @@ class Loaded:
 
     @property
     def key(self) -> str:
-        return str(self.model.model_path)
+        return str(self.spec.path)
 
     @property
     def pinned(self) -> bool:
         return math.isinf(self.keep_alive)
 
 
+@dataclass
+class Lease:
+    """A loaded runner reserved for one request, and the time its loading cost (0 if loaded)."""
+
+    runner: Runner
+    load_ns: int
+
+
+def _local_runner(spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> Runner:
+    from ollama_toolkit.engine.local import LocalRunner  # llama.cpp loads only when needed
+
+    return LocalRunner(spec, load, num_parallel)
+
+
 class Scheduler:
-    def __init__(self) -> None:
+    def __init__(self, factory: RunnerFactory = _local_runner) -> None:
+        self._factory = factory
         self._loaded: dict[str, Loaded] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending = 0
@@ -56,28 +72,45 @@ class Scheduler:
     def loaded(self) -> list[Loaded]:
         return list(self._loaded.values())
 
-    async def acquire(self, model: Model, opts: Options, keep_alive: float) -> tuple[Loaded, int]:
-        """A loaded Runner for `model`, reserved for one request; and the load time it cost (ns)."""
+    @property
+    def pending(self) -> int:
+        """Requests holding or waiting for a runner."""
+        return self._pending
+
+    @contextlib.asynccontextmanager
+    async def lease(
+        self, spec: ModelSpec, options: Options, keep_alive: float
+    ) -> AsyncIterator[Lease]:
+        """`async with scheduler.lease(...) as lease:` a loaded runner for `spec`, held until
+        the block ends, however it ends; then its keep-alive countdown starts when idle."""
+        loaded, load_ns = await self._acquire(spec, options, keep_alive)
+        try:
+            yield Lease(loaded.runner, load_ns)
+        finally:
+            self._release(loaded, keep_alive)
+
+    async def _acquire(
+        self, spec: ModelSpec, opts: Options, keep_alive: float
+    ) -> tuple[Loaded, int]:
         if self._pending >= self.max_queue:
             raise server_busy()
         self._pending += 1
         try:
-            key = str(model.model_path)
+            key = str(spec.path)
             lock = self._locks.setdefault(key, asyncio.Lock())
             async with lock:
                 loaded = self._loaded.get(key)
-                load = opts.load_options()
-                if loaded and not _fits(loaded, opts.num_ctx, load):
-                    log.info("reloading %s: load options changed", model.short_name)
+                if loaded and not loaded.runner.can_serve(opts.runner):
+                    log.info("reloading %s: load options changed", spec.name)
                     await self._unload(loaded, wait=True)
                     loaded = None
                 load_ns = 0
                 if loaded is None:
                     await self._make_room()
                     t0 = time.perf_counter()
-                    loaded = await self._load(model, opts, load, keep_alive)
+                    loaded = await self._load(spec, opts, keep_alive)
                     load_ns = int((time.perf_counter() - t0) * 1e9)
-                loaded.model = model
+                loaded.spec = spec
                 loaded.in_flight += 1
                 loaded.idle.clear()
                 loaded.keep_alive = keep_alive
@@ -90,8 +123,7 @@ class Scheduler:
             self._pending -= 1
             raise
 
-    def release(self, loaded: Loaded, keep_alive: float) -> None:
-        """One request is done with `loaded`; start its keep-alive countdown when it goes idle."""
+    def _release(self, loaded: Loaded, keep_alive: float) -> None:
         self._pending -= 1
         loaded.in_flight -= 1
         loaded.keep_alive = keep_alive
@@ -116,31 +148,29 @@ class Scheduler:
 
     async def _expire(self, loaded: Loaded) -> None:
         if self._loaded.get(loaded.key) is loaded and loaded.in_flight == 0:
-            log.info("unloading %s: keep_alive expired", loaded.model.short_name)
+            log.info("unloading %s: keep_alive expired", loaded.spec.name)
             await self._unload(loaded)
 
-    async def unload_model(self, model: Model) -> None:
+    async def unload_model(self, spec: ModelSpec) -> None:
         """Unload now if idle, else as soon as its in-flight requests finish (keep_alive 0)."""
-        loaded = self._loaded.get(str(model.model_path))
+        loaded = self._loaded.get(str(spec.path))
         if loaded is None:
             return
         loaded.keep_alive = 0
         if loaded.in_flight == 0:
             await self._unload(loaded)
 
-    async def _load(self, model: Model, opts: Options, load: LoadOptions, keep_alive: float):
-        num_ctx = opts.num_ctx or config.context_length()
+    async def _load(self, spec: ModelSpec, opts: Options, keep_alive: float) -> Loaded:
+        load = opts.runner.resolved()
+        log.info("loading %s (num_ctx=%d, parallel=%d)", spec.name, load.num_ctx, self.num_parallel)
         loop = asyncio.get_running_loop()
-        log.info(
-            "loading %s (num_ctx=%d, parallel=%d)", model.short_name, num_ctx, self.num_parallel
-        )
         try:
-            runner = await loop.run_in_executor(
-                None, Runner, model.model_path, num_ctx, self.num_parallel, load
-            )
+            runner = await loop.run_in_executor(None, self._factory, spec, load, self.num_parallel)
+        except OllamaError:
+            raise
         except Exception as e:
-            raise APIError(f"unable to load model: {model.short_name}: {e}", 500) from e
-        loaded = Loaded(model=model, runner=runner, keep_alive=keep_alive)
+            raise ModelLoadFailed(f"unable to load model: {spec.name}: {e}") from e
+        loaded = Loaded(spec=spec, runner=runner, keep_alive=keep_alive)
         self._loaded[loaded.key] = loaded
         return loaded
 
@@ -160,7 +190,7 @@ class Scheduler:
             victim = min(idle, key=lambda x: x.last_used)
             log.info(
                 "evicting %s: least recently used, OLLAMA_MAX_LOADED_MODELS=%d reached",
-                victim.model.short_name,
+                victim.spec.name,
                 self.max_loaded,
             )
             await self._unload(victim)
@@ -178,9 +208,3 @@ class Scheduler:
     async def shutdown(self) -> None:
         for loaded in list(self._loaded.values()):
             await self._unload(loaded)
-
-
-def _fits(loaded: Loaded, num_ctx: int, load: LoadOptions) -> bool:
-    runner = loaded.runner
-    at_most = runner.model.n_ctx_train or runner.num_ctx  # a larger num_ctx is capped anyway
-    return runner.load_options == load and min(num_ctx or 0, at_most) <= runner.num_ctx

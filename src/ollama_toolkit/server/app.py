@@ -1,4 +1,4 @@
-"""The ASGI app: Ollama's routes, errors as `{"error": ...}`, NDJSON streaming, CORS."""
+"""The ASGI app: lifespan (store, scheduler), middleware, error handlers, the route table."""
 
 from __future__ import annotations
 
@@ -11,22 +11,20 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ollama_toolkit import __version__, config
-from ollama_toolkit.api.errors import APIError
-from ollama_toolkit.api.types import GenerateRequest, ShowRequest, VersionResponse
+from ollama_toolkit import config
+from ollama_toolkit.api.errors import OllamaError
 from ollama_toolkit.engine.scheduler import Scheduler
-from ollama_toolkit.server import chat, embed, manage, openai
-from ollama_toolkit.server.body import parse_body
-from ollama_toolkit.server.generate import fold_generate, generate
-from ollama_toolkit.server.inference import ServerState
-from ollama_toolkit.server.models import list_models, running_models, show_model
-from ollama_toolkit.server.responses import error_response, get_state, respond
+from ollama_toolkit.server.errors import error_response, ollama_error
+from ollama_toolkit.server.guard import LocalGuard
+from ollama_toolkit.server.prepare import ServerState
+from ollama_toolkit.server.routes import add_routes
 from ollama_toolkit.store.bundled import ensure_bundled
 from ollama_toolkit.store.model import ModelCache
 from ollama_toolkit.store.store import Store
+from ollama_toolkit.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +37,8 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
         store = Store(models_dir or config.models_dir())
         if not config.no_bundled_model():
             ensure_bundled(store)
+        if not config.no_prune():
+            store.prune_orphan_blobs()
         app.state.ollama = ServerState(store=store, scheduler=Scheduler(), models=ModelCache(store))
         yield
         await app.state.ollama.scheduler.shutdown()
@@ -50,60 +50,28 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
         allow_methods=["*"],
         allow_headers=["*"],
     )
+    # Added last, so outermost: a foreign Host or Origin never reaches CORS or a route.
+    app.add_middleware(LocalGuard, bind_host=config.host().host, origins=config.origins())
 
-    @app.exception_handler(APIError)
-    async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
-        return error_response(exc.message, exc.status_code, exc.headers)
+    @app.exception_handler(OllamaError)
+    async def _api_error(_request: Request, exc: OllamaError) -> Response:
+        return ollama_error(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        headers = exc.headers  # a 405 carries `Allow`
         if exc.status_code == 404:
-            return PlainTextResponse("404 page not found", status_code=404)
+            return PlainTextResponse("404 page not found", status_code=404, headers=headers)
         if exc.status_code == 405:
-            return PlainTextResponse("405 method not allowed", status_code=405)
-        return error_response(str(exc.detail), exc.status_code)
+            return PlainTextResponse("405 method not allowed", status_code=405, headers=headers)
+        return error_response(str(exc.detail), exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
         return error_response(str(exc), 400)
 
-    app.include_router(chat.router)
-    app.include_router(manage.router)
-    app.include_router(embed.router)
-    app.include_router(openai.router)
-
-    @app.api_route("/", methods=["GET", "HEAD"])
-    async def root() -> Response:
-        return PlainTextResponse("Ollama is running")
-
-    @app.api_route("/api/version", methods=["GET", "HEAD"])
-    async def version() -> Response:
-        return JSONResponse(VersionResponse(version=API_VERSION).to_wire())
-
-    @app.api_route("/api/tags", methods=["GET", "HEAD"])
-    async def tags(request: Request) -> Response:
-        return JSONResponse(list_models(get_state(request)).to_wire())
-
-    @app.get("/api/ps")
-    async def ps(request: Request) -> Response:
-        return JSONResponse(running_models(get_state(request)).to_wire())
-
-    @app.post("/api/show")
-    async def show(request: Request) -> Response:
-        req = parse_body(await request.body(), ShowRequest)
-        return JSONResponse(show_model(get_state(request), req).to_wire())
-
-    @app.post("/api/generate")
-    async def generate_route(request: Request) -> Response:
-        req = parse_body(await request.body(), GenerateRequest)
-        chunks = generate(get_state(request), req)
-        return await respond(chunks, req.stream is not False, fold_generate, request)
-
+    add_routes(app)
     return app
-
-
-API_VERSION = "0.12.0"
-"""The Ollama release whose REST API this server speaks; clients gate features on it."""
 
 
 def _origins_regex(origins: list[str]) -> str:
@@ -115,6 +83,9 @@ def _origins_regex(origins: list[str]) -> str:
 
 def serve(host: config.HostURL | None = None) -> None:
     """Run the server in the foreground on `host` (default OLLAMA_HOST)."""
+    # Too late if llama.cpp is loaded already (the CLI sets it before importing this module),
+    # but in time for whatever loads it lazily.
+    config.set_openmp_defaults()
     import uvicorn
 
     bind = host or config.host()
@@ -126,6 +97,8 @@ def serve(host: config.HostURL | None = None) -> None:
         level=logging.DEBUG if config.debug() else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    settings = config.effective_settings()
+    log.info("settings: %s", " ".join(f"{name}={value}" for name, value in settings.items()))
     uvicorn.run(
         create_app(),
         host=bind.host,

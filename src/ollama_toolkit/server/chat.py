@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from ollama_toolkit.api.errors import (
-    APIError,
+    InternalError,
     does_not_support,
     model_required,
     top_logprobs_range,
 )
+from ollama_toolkit.api.options import Options
 from ollama_toolkit.api.types import (
     ChatRequest,
     ChatResponse,
@@ -22,35 +24,31 @@ from ollama_toolkit.api.types import (
     Logprob,
     Message,
     ThinkValue,
+    ToolCall,
 )
-from ollama_toolkit.engine.grammar import grammar_for_format
-from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, GenerationRequest, TokenEvent
+from ollama_toolkit.engine.runner import (
+    DoneEvent,
+    ErrorEvent,
+    GenerateParams,
+    Runner,
+    TokenChunk,
+    TokenEvent,
+)
+from ollama_toolkit.parsers.thinking import ThinkingParser
+from ollama_toolkit.parsers.tools import ToolCallParser
 from ollama_toolkit.server.body import parse_body
-from ollama_toolkit.server.inference import (
-    ServerState,
-    check_images,
-    find_model,
-    fit_context,
-    keep_alive_seconds,
-    request_options,
-    stream_events,
-)
+from ollama_toolkit.server.prepare import ServerState, check_images, fit_context, off_loop, prepare
 from ollama_toolkit.server.prompt import ChatTemplate, chat_prompt, conversation
 from ollama_toolkit.server.responses import get_state, respond
-from ollama_toolkit.server.thinking import ThinkingParser
-from ollama_toolkit.server.tools import ToolCallParser
-
-router = APIRouter()
 
 
-@router.post("/api/chat")
 async def chat_route(request: Request) -> Response:
     req = parse_body(await request.body(), ChatRequest)
     chunks = chat(get_state(request), req)
     return await respond(chunks, req.stream is not False, fold_chat, request)
 
 
-async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[ChatResponse]:
+async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatResponse, None]:
     """Validate, load, render, run: yields response chunks (the last one has done=True).
 
     As for generate, whatever can be refused is refused before the first chunk.
@@ -60,101 +58,104 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[ChatRespon
         raise top_logprobs_range()
     if not req.model:
         raise model_required()
-    model = find_model(state, req.model)
-    keep_alive = keep_alive_seconds(req.keep_alive)
-    if not req.messages and req.keep_alive is not None and keep_alive == 0:
-        await state.scheduler.unload_model(model)
+    job = prepare(state, req.model, req.options, req.keep_alive)
+    if not req.messages and req.keep_alive is not None and job.keep_alive == 0:
+        await state.scheduler.unload_model(job.spec)
         yield ChatResponse(model=req.model, done=True, done_reason="unload")
         return
 
-    template = ChatTemplate(model)
+    template = ChatTemplate(job.model)
     think = _check_capabilities(req, template.capabilities())
-    opts = request_options(model, req.options)
-    grammar = grammar_for_format(req.format)
-    truncate = req.truncate is not False
 
-    loaded, load_ns = await state.scheduler.acquire(model, opts, keep_alive)
-    if not req.messages:
-        state.scheduler.release(loaded, keep_alive)
-        yield ChatResponse(model=req.model, done=True, done_reason="load")
-        return
-    llama = loaded.runner.model
-    num_ctx = min(opts.num_ctx or loaded.runner.num_ctx, loaded.runner.num_ctx)
-
-    def prompt_for(msgs: list[dict]) -> str:
-        return chat_prompt(
-            lambda kept: template.render(kept, req.tools, think),
-            msgs,
-            lambda prompt: len(llama.tokenize(prompt)),
-            num_ctx,
-            truncate,
-        )
-
-    try:
-        messages = conversation(model, req.messages)
-        prompt = prompt_for(messages)
-        if not req.debug_render_only:
-            tokens = fit_context(llama.tokenize(prompt), opts, num_ctx, truncate)
-    except BaseException:
-        state.scheduler.release(loaded, keep_alive)
-        raise
-    if req.debug_render_only:
-        state.scheduler.release(loaded, keep_alive)
-        images = sum(len(m.images or ()) for m in req.messages)
-        info = DebugInfo(rendered_template=prompt, image_count=images or None)
-        yield ChatResponse(model=req.model, done=True, debug_info=info)
-        return
-
-    reply = _Reply(
-        template.thinking_parser(prompt) if think else None,
-        ToolCallParser(template.tool_call_tag(), req.tools) if req.tools else None,
-    )
-    # A thinking model thinks unconstrained: `format` applies from its first answer token on,
-    # in a second run whose prompt carries the thinking so far (Ollama's structured outputs).
-    deferred = grammar is not None and reply.thinking is not None
-    while True:
-        gen = GenerationRequest(
-            tokens=tokens,
-            options=opts,
-            num_ctx=num_ctx,
-            grammar=None if deferred else grammar,
-            json_end=grammar is not None and not deferred,
-            shift=req.shift is not False,
-            logprobs=req.logprobs,
-            top_logprobs=req.top_logprobs,
-        )
-        restart = False
-        async with contextlib.aclosing(stream_events(state, loaded, gen, keep_alive)) as events:
-            async for event in events:
-                if isinstance(event, TokenEvent):
-                    thinking, content = reply.split(event.text)
-                    if deferred and content:
-                        restart = True
-                        content = ""
-                    chunk = reply.chunk(req.model, thinking, content, event.logprobs)
-                    if chunk is not None:
-                        yield chunk
-                    if restart:
-                        break
-                elif isinstance(event, DoneEvent):
-                    final = reply.finish(req.model, event)
-                    final.total_duration = int((time.perf_counter() - started) * 1e9)
-                    final.load_duration = load_ns
-                    yield final
-                elif isinstance(event, ErrorEvent):
-                    raise APIError(event.message, 500)
-        if not restart:
+    async with state.scheduler.lease(job.spec, job.options, job.keep_alive) as lease:
+        if not req.messages:
+            yield ChatResponse(model=req.model, done=True, done_reason="load")
             return
-        deferred = False
-        if reply.thought:
-            messages = [*messages, {"role": "assistant", "thinking": reply.thought}]
-        loaded, _ = await state.scheduler.acquire(model, opts, keep_alive)
-        llama = loaded.runner.model
-        try:
-            tokens = fit_context(llama.tokenize(prompt_for(messages)), opts, num_ctx, truncate)
-        except BaseException:
-            state.scheduler.release(loaded, keep_alive)
-            raise
+        runner = lease.runner
+        prompt_job = _PromptJob(
+            template, req, think, runner, job.options, runner.context_size(job.options)
+        )
+        messages = conversation(job.model, req.messages)
+        if req.debug_render_only:
+            prompt = await off_loop(prompt_job.render, messages)
+            images = sum(len(m.images or ()) for m in req.messages)
+            info = DebugInfo(rendered_template=prompt, image_count=images or None)
+            yield ChatResponse(model=req.model, done=True, debug_info=info)
+            return
+        prompt, tokens = await off_loop(prompt_job.tokens, messages)
+
+        reply = _Reply(
+            template.thinking_parser(prompt) if think else None,
+            ToolCallParser(template.tool_call_tag(), req.tools) if req.tools else None,
+        )
+        # A thinking model thinks unconstrained: `format` applies from its first answer token
+        # on, in a second run whose prompt carries the thinking so far (Ollama's structured
+        # outputs).
+        deferred = req.format not in (None, "") and reply.thinking is not None
+        while True:
+            params = GenerateParams(
+                prompt=[TokenChunk(tokens)],
+                options=job.options,
+                num_ctx=prompt_job.num_ctx,
+                format=None if deferred else req.format,
+                shift=req.shift is not False,
+                logprobs=req.logprobs,
+                top_logprobs=req.top_logprobs,
+            )
+            restart = False
+            async with contextlib.aclosing(runner.generate(params)) as events:
+                async for event in events:
+                    if isinstance(event, TokenEvent):
+                        thinking, content = reply.split(event.text)
+                        if deferred and content:
+                            restart = True
+                            content = ""
+                        chunk = reply.chunk(req.model, thinking, content, event.logprobs)
+                        if chunk is not None:
+                            yield chunk
+                        if restart:
+                            break
+                    elif isinstance(event, DoneEvent):
+                        final = reply.finish(req.model, event)
+                        final.total_duration = int((time.perf_counter() - started) * 1e9)
+                        final.load_duration = lease.load_ns
+                        yield final
+                    elif isinstance(event, ErrorEvent):
+                        raise InternalError(event.message)
+            if not restart:
+                return
+            deferred = False
+            if reply.thought:
+                messages = [*messages, {"role": "assistant", "thinking": reply.thought}]
+            _, tokens = await off_loop(prompt_job.tokens, messages)
+
+
+@dataclass
+class _PromptJob:
+    """Messages into prompt text and tokens, fitted to the context; run off the event loop."""
+
+    template: ChatTemplate
+    req: ChatRequest
+    think: ThinkValue | None
+    runner: Runner
+    options: Options
+    num_ctx: int
+
+    def render(self, messages: list[dict]) -> str:
+        return chat_prompt(
+            lambda kept: self.template.render(kept, self.req.tools, self.think),
+            messages,
+            lambda prompt: len(self.runner.tokenize(prompt)),
+            self.num_ctx,
+            self.req.truncate is not False,
+        )
+
+    def tokens(self, messages: list[dict]) -> tuple[str, list[int]]:
+        prompt = self.render(messages)
+        tokens = self.runner.tokenize(prompt)
+        return prompt, fit_context(
+            tokens, self.options, self.num_ctx, self.req.truncate is not False
+        )
 
 
 def _check_capabilities(req: ChatRequest, caps: list[str]) -> ThinkValue | None:
@@ -212,7 +213,7 @@ class _Reply:
         self, model: str, thinking: str, content: str, logprobs: list[dict] | None
     ) -> ChatResponse | None:
         """A streamed chunk, or None while everything is held back."""
-        calls = []
+        calls: list[ToolCall] = []
         if self.tools is not None and content:
             calls, content = self.tools.add(content)
         if not (thinking or content or calls or logprobs):
@@ -232,7 +233,7 @@ class _Reply:
         """The final chunk: whatever the parsers still held, and the run's statistics."""
         thinking, content = self.thinking.finish() if self.thinking is not None else ("", "")
         self.thought += thinking
-        calls = []
+        calls: list[ToolCall] = []
         if self.tools is not None:
             calls, content = self.tools.add(content)
             content += self.tools.finish()

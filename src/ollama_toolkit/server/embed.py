@@ -11,18 +11,23 @@ next to the generation one. Ollama's rules, kept here:
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from ollama_toolkit.api.errors import APIError, model_not_found, model_required
+from ollama_toolkit.api.errors import (
+    InputTooLong,
+    InternalError,
+    InvalidRequest,
+    NotFound,
+    OllamaError,
+    model_not_found,
+    model_required,
+)
 from ollama_toolkit.api.openai import OpenAIEmbedRequest
 from ollama_toolkit.api.types import (
     EmbeddingsRequest,
@@ -31,53 +36,42 @@ from ollama_toolkit.api.types import (
     EmbedResponse,
     WireModel,
 )
-from ollama_toolkit.engine.embedder import embedder_for
-from ollama_toolkit.engine.llama import LlamaModel
+from ollama_toolkit.engine.runner import Runner
 from ollama_toolkit.server.body import parse_body
-from ollama_toolkit.server.inference import (
-    ServerState,
-    find_model,
-    keep_alive_seconds,
-    request_options,
-)
-from ollama_toolkit.server.openai import error_response as openai_error_response
-from ollama_toolkit.server.openai_translate import (
+from ollama_toolkit.server.errors import openai_error
+from ollama_toolkit.server.prepare import ServerState, off_loop, prepare
+from ollama_toolkit.server.responses import get_state
+from ollama_toolkit.translate.openai import (
     check_encoding_format,
     embed_input,
     to_embedding_list,
 )
-from ollama_toolkit.server.responses import get_state
-
-router = APIRouter()
 
 TOO_LONG = "the input length exceeds the context length"
 
 
-@router.post("/api/embed")
 async def embed_route(request: Request) -> Response:
     req = parse_body(await request.body(), EmbedRequest)
     return _json(await embed(get_state(request), req))
 
 
-@router.post("/api/embeddings")
 async def embeddings_route(request: Request) -> Response:
     req = parse_body(await request.body(), EmbeddingsRequest)
     return _json(await embeddings(get_state(request), req))
 
 
-@router.post("/v1/embeddings")
 async def openai_embeddings_route(request: Request) -> Response:
     try:
         raw = await request.body()
         if not raw.strip():
-            raise APIError("EOF")  # Go's JSON binding says just that for an empty body
+            raise InvalidRequest("EOF")  # Go's JSON binding says just that for an empty body
         req = parse_body(raw, OpenAIEmbedRequest)
         check_encoding_format(req.encoding_format)
         inputs = embed_input(req.input)
         inner = EmbedRequest(model=req.model, input=inputs, dimensions=req.dimensions)
         resp = await embed(get_state(request), inner)
-    except APIError as e:
-        return openai_error_response(e)
+    except OllamaError as e:
+        return openai_error(e)
     return _json(to_embedding_list(req.model, resp, req.encoding_format))
 
 
@@ -86,25 +80,20 @@ async def embed(state: ServerState, req: EmbedRequest) -> EmbedResponse:
     if not req.model:
         raise model_not_found(req.model)
     texts = _texts(req.input)
-    model = find_model(state, req.model)
-    keep_alive = keep_alive_seconds(req.keep_alive)
-    opts = request_options(model, req.options)
+    job = prepare(state, req.model, req.options, req.keep_alive)
     # The model is loaded even for an empty input: that is how clients preload it.
-    loaded, _ = await state.scheduler.acquire(model, opts, keep_alive)
-    loaded_at = time.perf_counter()
-    try:
+    async with state.scheduler.lease(job.spec, job.options, job.keep_alive) as lease:
+        loaded_at = time.perf_counter()
         if not texts:
             return EmbedResponse(model=req.model, embeddings=[])
-        runner = loaded.runner
-        num_ctx = min(opts.num_ctx or runner.num_ctx, runner.num_ctx)
+        runner = lease.runner
+        num_ctx = runner.context_size(job.options)
         truncate = req.truncate is not False
-        inputs = [_fit(runner.model, text, num_ctx, truncate) for text in texts]
+        inputs = await off_loop(lambda: [_fit(runner, text, num_ctx, truncate) for text in texts])
         try:
-            raw = await _embed_all(embedder_for(runner).submit, inputs)
-        except (ValueError, RuntimeError) as e:  # InputTooLong is a ValueError
-            raise APIError(str(e)) from None  # Ollama answers a failed input with a 400
-    finally:
-        state.scheduler.release(loaded, keep_alive)
+            raw = await runner.embed(inputs)
+        except OllamaError as e:
+            raise InvalidRequest(e.message) from None  # Ollama answers a failed input with a 400
     vectors = []
     for vec in raw:
         vec = _normalize(vec)
@@ -125,27 +114,22 @@ async def embeddings(state: ServerState, req: EmbeddingsRequest) -> EmbeddingsRe
     if not req.model:
         raise model_required()
     try:
-        model = find_model(state, req.model)
-    except APIError:
-        raise APIError(f'model "{req.model}" not found, try pulling it first', 404) from None
-    keep_alive = keep_alive_seconds(req.keep_alive)
-    opts = request_options(model, req.options)
-    loaded, _ = await state.scheduler.acquire(model, opts, keep_alive)
-    try:
+        job = prepare(state, req.model, req.options, req.keep_alive)
+    except NotFound:
+        raise NotFound(f'model "{req.model}" not found, try pulling it first') from None
+    async with state.scheduler.lease(job.spec, job.options, job.keep_alive) as lease:
         if not req.prompt:
             return EmbeddingsResponse(embedding=[])
-        runner = loaded.runner
-        num_ctx = min(opts.num_ctx or runner.num_ctx, runner.num_ctx)
-        tokens = runner.model.tokenize(req.prompt)
+        runner = lease.runner
+        num_ctx = runner.context_size(job.options)
+        tokens = await off_loop(runner.tokenize, req.prompt)
         # No truncation on this endpoint, and every failure is a 500 here, as in Ollama.
         if len(tokens) > num_ctx:
-            raise APIError(TOO_LONG, 500)
+            raise InternalError(TOO_LONG)
         try:
-            (vec,) = await _embed_all(embedder_for(runner).submit, [tokens])
-        except (ValueError, RuntimeError) as e:
-            raise APIError(str(e), 500) from None
-    finally:
-        state.scheduler.release(loaded, keep_alive)
+            (vec,) = await runner.embed([tokens])
+        except OllamaError as e:
+            raise InternalError(e.message) from None
     # Ollama widens the float32 values to float64 here, and prints them as such.
     return EmbeddingsResponse(embedding=vec.astype(np.float64).tolist())
 
@@ -158,45 +142,38 @@ def _texts(value: Any) -> list[str]:
         return [value] if value else []
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
-    raise APIError("invalid input type")
+    raise InvalidRequest("invalid input type")
 
 
-def _fit(model: LlamaModel, text: str, num_ctx: int, truncate: bool) -> list[int]:
+def _fit(runner: Runner, text: str, num_ctx: int, truncate: bool) -> list[int]:
     """The tokens to embed for `text`, within num_ctx, with the model's BOS/EOS around them.
 
     As in Ollama, the limit keeps a cell for a BOS when the model adds one and one for an EOS
     (Ollama looks for `add_eos_token` under the architecture's prefix, finds nothing and
     assumes true), and a too-long text keeps its beginning.
     """
-    tokens = model.tokenize(text, add_special=False)
+    vocab = runner.vocab
+    tokens = runner.tokenize(text, add_special=False)
     limit = num_ctx
-    if tokens and model.add_bos and tokens[0] != model.bos:
+    if tokens and vocab.add_bos and tokens[0] != vocab.bos:
         limit -= 1
-    if tokens and tokens[-1] != model.eos:
+    if tokens and tokens[-1] != vocab.eos:
         limit -= 1
     if limit <= 0:
-        raise APIError("input after truncation exceeds maximum context length")
+        raise InvalidRequest("input after truncation exceeds maximum context length")
     if len(tokens) > limit:
         if not truncate:
-            raise APIError(TOO_LONG)
+            raise InputTooLong(TOO_LONG)
         tokens = tokens[:limit]
-    head = [model.bos] if model.add_bos and (not tokens or tokens[0] != model.bos) else []
-    tail = [model.eos] if model.add_eos and (not tokens or tokens[-1] != model.eos) else []
+    head = [vocab.bos] if vocab.add_bos and (not tokens or tokens[0] != vocab.bos) else []
+    tail = [vocab.eos] if vocab.add_eos and (not tokens or tokens[-1] != vocab.eos) else []
     return head + tokens + tail
-
-
-async def _embed_all(
-    submit: Callable[[list[int]], Future[np.ndarray]], inputs: list[list[int]]
-) -> list[np.ndarray]:
-    """Run every input on the Embedder's thread; if the client goes, queued ones are dropped
-    (cancelling the asyncio futures cancels the concurrent ones they wrap)."""
-    return list(await asyncio.gather(*(asyncio.wrap_future(submit(t)) for t in inputs)))
 
 
 def _normalize(vec: np.ndarray) -> np.ndarray:
     """Unit L2 norm, in float32 as Ollama computes it; a zero vector stays zero."""
     if not np.isfinite(vec).all():
-        raise APIError("embedding contains NaN or Inf values")
+        raise InvalidRequest("embedding contains NaN or Inf values")
     sum_sq = float(np.dot(vec, vec))
     return vec * np.float32(1.0 / max(math.sqrt(sum_sq), 1e-12))
 

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from ollama_toolkit.api.errors import (
-    APIError,
+    InternalError,
+    InvalidRequest,
     does_not_support,
     model_required,
     raw_with_template,
+    template_error,
     top_logprobs_range,
 )
 from ollama_toolkit.api.types import DebugInfo, GenerateRequest, GenerateResponse, Logprob
-from ollama_toolkit.engine.grammar import grammar_for_format
-from ollama_toolkit.engine.llama import LlamaModel
-from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, GenerationRequest, TokenEvent
-from ollama_toolkit.server.inference import (
+from ollama_toolkit.engine.runner import (
+    DoneEvent,
+    ErrorEvent,
+    GenerateParams,
+    Runner,
+    TokenChunk,
+    TokenEvent,
+)
+from ollama_toolkit.server.prepare import (
     ServerState,
     check_images,
-    find_model,
     fit_context,
-    keep_alive_seconds,
-    request_options,
-    stream_events,
+    off_loop,
+    prepare,
     think_level,
 )
 from ollama_toolkit.store.model import Model
@@ -31,7 +37,9 @@ from ollama_toolkit.template import TemplateError, Values
 from ollama_toolkit.template import parse as parse_template
 
 
-async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[GenerateResponse]:
+async def generate(
+    state: ServerState, req: GenerateRequest
+) -> AsyncGenerator[GenerateResponse, None]:
     """Validate, load, render, run: yields response chunks (the last one has done=True).
 
     Everything that can be refused is checked before the first chunk, so errors are plain
@@ -42,27 +50,25 @@ async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[Ge
         raise top_logprobs_range()
     if not req.model:
         raise model_required()
-    model = find_model(state, req.model)
-    keep_alive = keep_alive_seconds(req.keep_alive)
+    job = prepare(state, req.model, req.options, req.keep_alive)
+    model = job.model
 
-    if not req.prompt and keep_alive == 0:
-        await state.scheduler.unload_model(model)
+    if not req.prompt and job.keep_alive == 0:
+        await state.scheduler.unload_model(job.spec)
         yield GenerateResponse(model=req.model, done=True, done_reason="unload")
         return
     if req.raw and (req.template or req.system or req.context):
         raise raw_with_template()
     caps = model.capabilities()
     if "completion" not in caps:
-        raise APIError(f'"{req.model}" does not support generate')
+        raise InvalidRequest(f'"{req.model}" does not support generate')
     if req.think and "thinking" not in caps:
-        raise APIError(f'"{req.model}" does not support thinking')
+        raise InvalidRequest(f'"{req.model}" does not support thinking')
     if req.images:
         check_images(req.images)
         if "vision" not in caps:
             raise does_not_support(req.model, "images")
-    opts = request_options(model, req.options)
-    grammar = grammar_for_format(req.format)
-    prompt, fim = _render(model, req) if req.prompt else (None, False)
+    prompt, fim = await off_loop(_render, model, req) if req.prompt else (None, False)
 
     if req.debug_render_only and prompt is not None:
         yield GenerateResponse(
@@ -70,53 +76,48 @@ async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[Ge
         )
         return
 
-    loaded, load_ns = await state.scheduler.acquire(model, opts, keep_alive)
-    if prompt is None:
-        state.scheduler.release(loaded, keep_alive)
-        yield GenerateResponse(model=req.model, done=True, done_reason="load")
-        return
-    try:
-        runner = loaded.runner
-        num_ctx = min(opts.num_ctx or runner.num_ctx, runner.num_ctx)
-        tokens = _tokenize(runner.model, req, prompt, fim)
-        tokens = fit_context(tokens, opts, num_ctx, req.truncate is not False)
-    except BaseException:
-        state.scheduler.release(loaded, keep_alive)
-        raise
-    gen = GenerationRequest(
-        tokens=tokens,
-        options=opts,
-        num_ctx=num_ctx,
-        grammar=grammar,
-        json_end=grammar is not None,
-        shift=req.shift is not False,
-        logprobs=req.logprobs,
-        top_logprobs=req.top_logprobs,
-    )
-    async for event in stream_events(state, loaded, gen, keep_alive):
-        if isinstance(event, TokenEvent):
-            yield GenerateResponse(
-                model=req.model,
-                response=event.text,
-                logprobs=[Logprob.model_validate(x) for x in event.logprobs]
-                if event.logprobs
-                else None,
-            )
-        elif isinstance(event, DoneEvent):
-            yield GenerateResponse(
-                model=req.model,
-                done=True,
-                done_reason=event.reason,
-                context=event.context,
-                total_duration=int((time.perf_counter() - started) * 1e9),
-                load_duration=load_ns,
-                prompt_eval_count=event.prompt_eval_count,
-                prompt_eval_duration=event.prompt_eval_ns,
-                eval_count=event.eval_count,
-                eval_duration=event.eval_ns,
-            )
-        elif isinstance(event, ErrorEvent):
-            raise APIError(event.message, 500)
+    async with state.scheduler.lease(job.spec, job.options, job.keep_alive) as lease:
+        if prompt is None:
+            yield GenerateResponse(model=req.model, done=True, done_reason="load")
+            return
+        runner = lease.runner
+        num_ctx = runner.context_size(job.options)
+        tokens = await off_loop(_tokenize, runner, req, prompt, fim)
+        tokens = fit_context(tokens, job.options, num_ctx, req.truncate is not False)
+        params = GenerateParams(
+            prompt=[TokenChunk(tokens)],
+            options=job.options,
+            num_ctx=num_ctx,
+            format=req.format,
+            shift=req.shift is not False,
+            logprobs=req.logprobs,
+            top_logprobs=req.top_logprobs,
+        )
+        async with contextlib.aclosing(runner.generate(params)) as events:
+            async for event in events:
+                if isinstance(event, TokenEvent):
+                    yield GenerateResponse(
+                        model=req.model,
+                        response=event.text,
+                        logprobs=[Logprob.model_validate(x) for x in event.logprobs]
+                        if event.logprobs
+                        else None,
+                    )
+                elif isinstance(event, DoneEvent):
+                    yield GenerateResponse(
+                        model=req.model,
+                        done=True,
+                        done_reason=event.reason,
+                        context=event.context,
+                        total_duration=int((time.perf_counter() - started) * 1e9),
+                        load_duration=lease.load_ns,
+                        prompt_eval_count=event.prompt_eval_count,
+                        prompt_eval_duration=event.prompt_eval_ns,
+                        eval_count=event.eval_count,
+                        eval_duration=event.eval_ns,
+                    )
+                elif isinstance(event, ErrorEvent):
+                    raise InternalError(event.message)
 
 
 def fold_generate(parts: list[GenerateResponse]) -> GenerateResponse:
@@ -137,7 +138,7 @@ def _render(model: Model, req: GenerateRequest) -> tuple[str, bool]:
     try:
         template = parse_template(req.template) if req.template else model.parsed_template
     except TemplateError as e:
-        raise APIError(f"template error: {e}") from None
+        raise template_error(str(e)) from None
     if req.suffix:
         if "suffix" not in template.vars():
             if not _has_fim(model):
@@ -164,7 +165,7 @@ def _render(model: Model, req: GenerateRequest) -> tuple[str, bool]:
     try:
         return template.execute(values), False
     except TemplateError as e:
-        raise APIError(f"template error: {e}") from None
+        raise template_error(str(e)) from None
 
 
 def _has_fim(model: Model) -> bool:
@@ -172,20 +173,20 @@ def _has_fim(model: Model) -> bool:
     return all(f"tokenizer.ggml.fim_{k}_token_id" in kv for k in ("pre", "suf", "mid"))
 
 
-def _tokenize(llama: LlamaModel, req: GenerateRequest, prompt: str, fim: bool) -> list[int]:
+def _tokenize(runner: Runner, req: GenerateRequest, prompt: str, fim: bool) -> list[int]:
     if fim:
-        tokens = llama.fim_tokens()
+        tokens = runner.vocab.fim
         if tokens is None:
             raise does_not_support(req.model, "insert")
         pre, suf, mid = tokens
         return [
-            *llama.tokenize("", add_special=True),
+            *runner.tokenize("", add_special=True),
             pre,
-            *llama.tokenize(req.prompt, add_special=False),
+            *runner.tokenize(req.prompt, add_special=False),
             suf,
-            *llama.tokenize(req.suffix, add_special=False),
+            *runner.tokenize(req.suffix, add_special=False),
             mid,
         ]
     if req.context:
-        return list(req.context) + llama.tokenize(prompt, add_special=False)
-    return llama.tokenize(prompt, add_special=True)
+        return list(req.context) + runner.tokenize(prompt, add_special=False)
+    return runner.tokenize(prompt, add_special=True)

@@ -7,13 +7,15 @@ streams Ollama's `{"status": ...}` progress lines, or answers the last one when 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from ollama_toolkit.api.errors import (
-    APIError,
+    InternalError,
+    InvalidRequest,
+    OllamaError,
     blob_not_found,
     invalid_digest,
     invalid_name,
@@ -36,12 +38,9 @@ from ollama_toolkit.store.names import InvalidNameError, ModelName
 from ollama_toolkit.store.pull import pull_model, push_model
 from ollama_toolkit.store.store import BlobWriter, DigestError, Store, parse_digest
 
-router = APIRouter()
-
 Progress = Callable[[ProgressResponse], None]
 
 
-@router.post("/api/create")
 async def create(request: Request) -> Response:
     req = parse_body(await request.body(), CreateRequest)
     store = get_state(request).store
@@ -49,14 +48,12 @@ async def create(request: Request) -> Response:
     return await respond(_create(store, plan), req.stream is not False, _last)
 
 
-@router.head("/api/blobs/{digest}")
 async def head_blob(request: Request, digest: str) -> Response:
     if not _blob_path_exists(get_state(request).store, digest):
         raise blob_not_found(digest)
     return Response(status_code=200)
 
 
-@router.post("/api/blobs/{digest}")
 async def create_blob(request: Request, digest: str) -> Response:
     """Store an upload under its digest: streamed to disk, verified, renamed only when whole."""
     store = get_state(request).store
@@ -72,11 +69,10 @@ async def create_blob(request: Request, digest: str) -> Response:
     try:
         await asyncio.to_thread(writer.commit, "sha256:" + parse_digest(digest))
     except DigestError as e:
-        raise APIError(str(e), 400) from None
+        raise InvalidRequest(str(e)) from None
     return Response(status_code=201)
 
 
-@router.post("/api/copy")
 async def copy(request: Request) -> Response:
     req = parse_body(await request.body(), CopyRequest)
     store = get_state(request).store
@@ -91,7 +87,6 @@ async def copy(request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.delete("/api/delete")
 async def delete(request: Request) -> Response:
     req = parse_body(await request.body(), DeleteRequest)
     store = get_state(request).store
@@ -105,12 +100,10 @@ async def delete(request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/api/pull")
 async def pull(request: Request) -> Response:
     return await _registry_transfer(request, PullRequest, pull_model)
 
 
-@router.post("/api/push")
 async def push(request: Request) -> Response:
     return await _registry_transfer(request, PushRequest, push_model)
 
@@ -118,7 +111,7 @@ async def push(request: Request) -> Response:
 async def _registry_transfer(
     request: Request,
     wire_type: type[PullRequest],
-    transfer: Callable[[Store, str, bool], AsyncIterator[ProgressResponse]],
+    transfer: Callable[[Store, str, bool], AsyncGenerator[ProgressResponse, None]],
 ) -> Response:
     """Pull and push alike: a model name, then streamed progress."""
     req = parse_body(await request.body(), wire_type)
@@ -129,7 +122,7 @@ async def _registry_transfer(
     return await respond(chunks, req.stream is not False, _last, request)
 
 
-async def _create(store: Store, plan: CreatePlan) -> AsyncIterator[ProgressResponse]:
+async def _create(store: Store, plan: CreatePlan) -> AsyncGenerator[ProgressResponse, None]:
     req = plan.request
     if req.from_:
         plan.base = store.resolve_name(req.from_)
@@ -146,7 +139,7 @@ async def _create(store: Store, plan: CreatePlan) -> AsyncIterator[ProgressRespo
     yield ProgressResponse(status="success")
 
 
-async def _in_thread(work: Callable[[Progress], None]) -> AsyncIterator[ProgressResponse]:
+async def _in_thread(work: Callable[[Progress], None]) -> AsyncGenerator[ProgressResponse, None]:
     """Run blocking `work` in a thread, yielding the progress it reports as it reports it."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[ProgressResponse | None] = asyncio.Queue()
@@ -160,10 +153,10 @@ async def _in_thread(work: Callable[[Progress], None]) -> AsyncIterator[Progress
         yield progress
     try:
         future.result()
-    except APIError:
+    except OllamaError:
         raise
     except (OSError, ValueError) as e:
-        raise APIError(str(e), 500) from None
+        raise InternalError(str(e)) from None
 
 
 def _blob_path_exists(store: Store, digest: str) -> bool:

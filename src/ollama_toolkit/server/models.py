@@ -7,7 +7,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from ollama_toolkit.api.errors import APIError
+from ollama_toolkit.api.errors import InvalidRequest
 from ollama_toolkit.api.types import (
     ListModelResponse,
     ListResponse,
@@ -18,7 +18,7 @@ from ollama_toolkit.api.types import (
     ShowResponse,
     rfc3339,
 )
-from ollama_toolkit.server.inference import ServerState, find_model
+from ollama_toolkit.server.prepare import ServerState, find_model
 from ollama_toolkit.store import gguf_meta
 from ollama_toolkit.store.model import Model
 
@@ -54,7 +54,7 @@ def list_models(state: ServerState) -> ListResponse:
 def running_models(state: ServerState) -> ProcessResponse:
     models = []
     for loaded in state.scheduler.loaded:
-        model = loaded.model
+        model: Model = loaded.spec.info
         if math.isinf(loaded.expires_at):
             expires = _FOREVER if loaded.pinned else datetime.now(timezone.utc)
         else:
@@ -77,7 +77,7 @@ def running_models(state: ServerState) -> ProcessResponse:
 def show_model(state: ServerState, req: ShowRequest) -> ShowResponse:
     name = req.model or req.name
     if not name:
-        raise APIError("model is required")
+        raise InvalidRequest("model is required")
     model = find_model(state, name)
     return ShowResponse(
         license="\n".join(model.license) or None,

@@ -10,19 +10,22 @@ from __future__ import annotations
 import random
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from ollama_toolkit.api import openai as oai
-from ollama_toolkit.api.errors import APIError
+from ollama_toolkit.api.errors import InvalidRequest, OllamaError
 from ollama_toolkit.api.types import ChatResponse, GenerateResponse
 from ollama_toolkit.server.body import parse_body
 from ollama_toolkit.server.chat import chat, fold_chat
+from ollama_toolkit.server.errors import openai_error, openai_error_body
 from ollama_toolkit.server.generate import fold_generate, generate
-from ollama_toolkit.server.inference import find_model
 from ollama_toolkit.server.models import list_models
-from ollama_toolkit.server.openai_translate import (
+from ollama_toolkit.server.prepare import find_model
+from ollama_toolkit.server.responses import get_state, respond
+from ollama_toolkit.store.names import InvalidNameError, ModelName
+from ollama_toolkit.translate.openai import (
     finish_chunk,
     from_chat_request,
     from_completion_request,
@@ -33,21 +36,15 @@ from ollama_toolkit.server.openai_translate import (
     unix,
     usage,
 )
-from ollama_toolkit.server.responses import get_state, respond
-from ollama_toolkit.store.names import InvalidNameError, ModelName
-
-router = APIRouter()
 
 _DONE = b"data: [DONE]\n\n"
-_ERROR_TYPES = {400: "invalid_request_error", 404: "not_found_error"}
 
 
-@router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     try:
         body = parse_body(await request.body(), oai.ChatCompletionRequest)
         if not body.messages:
-            raise APIError("[] is too short - 'messages'")
+            raise InvalidRequest("[] is too short - 'messages'")
         req = from_chat_request(body)
         id_ = f"chatcmpl-{random.randrange(999)}"
         return await respond(
@@ -57,11 +54,10 @@ async def chat_completions(request: Request) -> Response:
             request,
             _ChatStream(id_, _include_usage(body.stream_options)),
         )
-    except APIError as e:
-        return error_response(e)
+    except OllamaError as e:
+        return openai_error(e)
 
 
-@router.post("/v1/completions")
 async def completions(request: Request) -> Response:
     try:
         body = parse_body(await request.body(), oai.CompletionRequest)
@@ -74,11 +70,10 @@ async def completions(request: Request) -> Response:
             request,
             _CompletionStream(id_, _include_usage(body.stream_options)),
         )
-    except APIError as e:
-        return error_response(e)
+    except OllamaError as e:
+        return openai_error(e)
 
 
-@router.get("/v1/models")
 async def models(request: Request) -> Response:
     data = [
         oai.Model(id=m.model or m.name, created=unix(m.modified_at), owned_by=_owner(m.model))
@@ -87,28 +82,13 @@ async def models(request: Request) -> Response:
     return _json(oai.ModelList(data=data or None))
 
 
-@router.get("/v1/models/{model}")
 async def retrieve_model(model: str, request: Request) -> Response:
     try:
         found = find_model(get_state(request), model)
-    except APIError as e:
-        return error_response(e)
+    except OllamaError as e:
+        return openai_error(e)
     created = int(found.manifest.modified.timestamp())
     return _json(oai.Model(id=model, created=created, owned_by=_owner(model)))
-
-
-def error_response(error: APIError) -> Response:
-    return Response(
-        _error(error).to_json(),
-        status_code=error.status_code,
-        media_type="application/json",
-        headers=error.headers,
-    )
-
-
-def _error(error: APIError) -> oai.ErrorResponse:
-    kind = _ERROR_TYPES.get(error.status_code, "api_error")
-    return oai.ErrorResponse(error=oai.Error(message=error.message, type=kind))
 
 
 def _json(obj: oai.OpenAIObject) -> Response:
@@ -150,9 +130,9 @@ class _SSE:
     def whole(self, item: BaseModel) -> bytes:
         return item.model_dump_json(by_alias=True).encode()
 
-    def error(self, error: APIError) -> bytes:
+    def error(self, error: OllamaError) -> bytes:
         # The status is already sent: the error is an event, which OpenAI's clients raise.
-        return _event(_error(error))
+        return _event(openai_error_body(error))
 
 
 class _ChatStream(_SSE):

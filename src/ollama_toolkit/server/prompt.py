@@ -15,11 +15,11 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from ollama_toolkit.api.errors import APIError
+from ollama_toolkit.api.errors import InternalError
 from ollama_toolkit.api.types import Message, ThinkValue, Tool
-from ollama_toolkit.server.inference import think_level
-from ollama_toolkit.server.thinking import DEFAULT_TAGS, ThinkingParser, infer_tags
-from ollama_toolkit.server.tools import JSON_TAG, tool_call_tag
+from ollama_toolkit.parsers.thinking import DEFAULT_TAGS, ThinkingParser, infer_tags
+from ollama_toolkit.parsers.tools import JSON_TAG, tool_call_tag
+from ollama_toolkit.server.prepare import think_level
 from ollama_toolkit.store.model import DEFAULT_TEMPLATE, Model
 from ollama_toolkit.store.store import MEDIA_TEMPLATE
 from ollama_toolkit.template import TemplateError, Values, render_jinja
@@ -68,7 +68,7 @@ class ChatTemplate:
             )
             return self.model.parsed_template.execute(values)
         except TemplateError as e:
-            raise APIError(f"template error: {e}", 500) from None
+            raise InternalError(f"template error: {e}") from None
 
     def tool_call_tag(self) -> str:
         if self.jinja is not None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from ollama_toolkit.api.errors import APIError
-from ollama_toolkit.server.inference import ServerState
+from ollama_toolkit.api.errors import OllamaError
+from ollama_toolkit.server.errors import error_response
+from ollama_toolkit.server.prepare import ServerState
 
 NDJSON = "application/x-ndjson"
 T = TypeVar("T", bound=BaseModel)
@@ -25,12 +26,6 @@ _DISCONNECT_POLL_S = 0.25
 
 def get_state(request: Request) -> ServerState:
     return request.app.state.ollama
-
-
-def error_response(
-    message: str, status: int, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _ndjson_line(item: BaseModel) -> bytes:
@@ -46,7 +41,7 @@ class Framing(Protocol[T_contra]):
 
     def chunk(self, item: T_contra) -> bytes: ...
 
-    def error(self, error: APIError) -> bytes: ...
+    def error(self, error: OllamaError) -> bytes: ...
 
 
 class _NDJSONFraming:
@@ -60,7 +55,7 @@ class _NDJSONFraming:
     def chunk(self, item: BaseModel) -> bytes:
         return _ndjson_line(item)
 
-    def error(self, error: APIError) -> bytes:
+    def error(self, error: OllamaError) -> bytes:
         return _ndjson_line(_ErrorLine(error=error.message))
 
 
@@ -68,7 +63,7 @@ NDJSON_FRAMING: Framing[BaseModel] = _NDJSONFraming()
 
 
 async def respond(
-    chunks: AsyncIterator[T],
+    chunks: AsyncGenerator[T, None],
     stream: bool,
     fold: Callable[[list[T]], BaseModel],
     request: Request | None = None,
@@ -98,7 +93,7 @@ async def respond(
         try:
             async for chunk in chunks:
                 yield framing.chunk(chunk)
-        except APIError as e:
+        except OllamaError as e:
             # After streaming began the status is sent: the error is the stream's last piece.
             yield framing.error(e)
         finally:

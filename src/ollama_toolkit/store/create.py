@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ollama_toolkit.api.errors import (
-    APIError,
-    blob_not_found,
+    InternalError,
+    InvalidRequest,
+    blob_not_uploaded,
     file_path_not_relative,
     invalid_digest,
     invalid_model_name,
@@ -33,8 +34,8 @@ from ollama_toolkit.api.errors import (
     template_error,
     unknown_parameter,
 )
+from ollama_toolkit.api.options import checked_value, option_field_type
 from ollama_toolkit.api.types import CreateRequest, ProgressResponse
-from ollama_toolkit.engine.options import Options, apply_options, option_field_type
 from ollama_toolkit.store import gguf_meta
 from ollama_toolkit.store.modelfile import DEPRECATED_PARAMETERS, ModelfileError, parameter_value
 from ollama_toolkit.store.names import InvalidNameError, ModelName
@@ -126,8 +127,8 @@ def check_parameters(params: dict[str, Any]) -> dict[str, Any]:
             try:
                 value = parameter_value(key, value)
             except ModelfileError as e:
-                raise APIError(str(e)) from None
-        checked = getattr(apply_options(Options(), {key: value}), key)
+                raise InvalidRequest(str(e)) from None
+        checked = checked_value(key, value)
         if kind == "float" and float(checked).is_integer():
             checked = int(checked)  # Go writes a whole float32 without a fraction
         out[key] = checked
@@ -219,10 +220,10 @@ def _layers_from_model(store: Store, base: ModelName) -> tuple[list[Layer], dict
     layers = []
     for x in manifest.layers:
         if not store.has_blob(x.digest):
-            raise APIError(f"model '{shown}' is missing its layer {x.digest}", 500)
+            raise InternalError(f"model '{shown}' is missing its layer {x.digest}")
         layers.append(Layer(x.media_type, x.digest, x.size, shown))
     if not any(x.media_type == MEDIA_MODEL for x in layers):
-        raise APIError(f"model '{shown}' has no weights layer", 400)
+        raise InvalidRequest(f"model '{shown}' has no weights layer")
     return layers, store.read_config(manifest)
 
 
@@ -240,17 +241,16 @@ def _layers_from_files(
         try:
             kv = gguf_meta.read_metadata(path)[0]
         except (ValueError, OSError) as e:
-            raise APIError(f"invalid GGUF file {file_name}: {e}", 400) from None
+            raise InvalidRequest(f"invalid GGUF file {file_name}: {e}") from None
         media_type = _media_type(kv)
         layers.append(Layer(media_type, digest, path.stat().st_size, file_name))
         if media_type == MEDIA_MODEL:
             extra += _detected_template(store, kv, statuses)
     n_models = sum(x.media_type == MEDIA_MODEL for x in layers)
     if n_models != 1:
-        raise APIError(
+        raise InvalidRequest(
             f"expected one GGUF model among the files, got {n_models} "
-            "(split GGUF files must be merged first)",
-            400,
+            "(split GGUF files must be merged first)"
         )
     return layers + extra, {}
 
@@ -286,7 +286,7 @@ def _gguf_blob(store: Store, digest: str) -> Path:
     """The path of an uploaded blob that must be a GGUF file; 400 when missing or not GGUF."""
     path = store.blob_path(digest)
     if not path.is_file():
-        raise blob_not_found(digest, 400)
+        raise blob_not_uploaded(digest)
     with open(path, "rb") as f:
         if f.read(4) != b"GGUF":
             raise not_gguf()

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import httpx
 
-from ollama_toolkit import __version__, config
-from ollama_toolkit.api.errors import APIError
+from ollama_toolkit import config
+from ollama_toolkit.api.errors import InternalError
 from ollama_toolkit.store.store import Store
+from ollama_toolkit.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +173,8 @@ class BlobDownload:
         got = "sha256:" + h.hexdigest()
         if got != self.digest:
             discard_partial(self._store, self.digest)
-            raise APIError(
-                f"digest mismatch, file must be downloaded again: want {self.digest}, got {got}",
-                500,
+            raise InternalError(
+                f"digest mismatch, file must be downloaded again: want {self.digest}, got {got}"
             )
         self._store.adopt_blob_file(self.partial, self.digest)
         for part in parts:
@@ -189,7 +189,7 @@ class BlobDownload:
                 return
             except (httpx.TransportError, _Retry) as e:
                 if attempt == MAX_RETRIES - 1:
-                    raise APIError(f"max retries exceeded: {_describe(e)}", 500) from None
+                    raise InternalError(f"max retries exceeded: {_describe(e)}") from None
                 delay = min(2.0**attempt, _MAX_BACKOFF_S)
                 log.info(
                     "%s part %d attempt %d failed: %s, retrying in %.0fs",
@@ -211,7 +211,7 @@ class BlobDownload:
                 raise _Retry(f"{response.status_code} from {response.url}")
             if response.status_code >= 400:
                 body = (await response.aread()).decode(errors="replace").strip()
-                raise APIError(f"{response.status_code}: {body}", 500)
+                raise InternalError(f"{response.status_code}: {body}")
             # A server that ignores Range sends the whole blob: skip to where this part resumes.
             skip = start if response.status_code == 200 else 0
             saved_at = time.monotonic()

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ollama_toolkit.engine.options import option_field_type
+from ollama_toolkit.api.options import option_field_type
 
 INSTRUCTIONS = ("from", "license", "template", "system", "adapter", "parameter", "message")
 MESSAGE_ROLES = ("system", "user", "assistant")
@@ -66,7 +66,9 @@ def parse(text: str) -> list[Command]:
         i += 1
         if not line or line.startswith("#"):
             continue
-        word = _WORD.match(line).group()
+        word_match = _WORD.match(line)
+        assert word_match is not None  # [A-Za-z]* matches every string, if only with ""
+        word = word_match.group()
         rest = line[len(word) :]
         instruction = word.lower()
         if instruction not in INSTRUCTIONS or (rest and rest[0] not in " \t"):

@@ -2,6 +2,7 @@
 
 A valid name can never escape the store directory: every part is checked character by character
 (no `/`, no `..` as a whole part, nothing but letters, digits, `_`, `-`, `.`, and `:` in a host).
+Nothing is trimmed, as in Ollama: `"victim\n"` is an invalid name, never `victim`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class ModelName:
     @classmethod
     def parse(cls, text: str) -> ModelName:
         """Parse and fill Ollama's defaults; raise InvalidNameError when a part is invalid."""
-        s = text.strip()
+        s = text
         tag = host = namespace = None
         if s.rfind(":") > s.rfind("/"):
             s, _, tag = s.rpartition(":")
@@ -78,8 +79,15 @@ class ModelName:
         return tuple(p.lower() for p in self.parts)
 
 
+# Ollama's limits (types/model/name.go): 350 characters for a host, 80 for the other parts.
+# Each part is also a directory or file name under manifests/, which no common file system allows
+# beyond 255 bytes (NAME_MAX): a longer host would fail there, so it is an invalid name here.
+_MAX_PART = {"host": 255}
+_MAX_OTHER_PART = 80
+
+
 def _valid_part(s: str, kind: str) -> bool:
-    limit = 350 if kind == "host" else 80
+    limit = _MAX_PART.get(kind, _MAX_OTHER_PART)
     if not 1 <= len(s) <= limit or s in (".", ".."):
         return False
     if not (s[0].isascii() and (s[0].isalnum() or s[0] == "_")):

@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from ollama_toolkit.api.errors import (
-    APIError,
+    InternalError,
     insecure_protocol,
     invalid_model_name,
     model_not_found,
@@ -73,7 +73,9 @@ class RegistryModel:
         return f"{self.base_url(insecure)}/blobs/{digest}"
 
 
-async def pull_model(store: Store, text: str, insecure: bool) -> AsyncIterator[ProgressResponse]:
+async def pull_model(
+    store: Store, text: str, insecure: bool
+) -> AsyncGenerator[ProgressResponse, None]:
     """Pull `text` into the store, yielding Ollama's progress lines; the last says success."""
     target = RegistryModel.parse(text)
     if target.scheme == "http" and not insecure:
@@ -92,7 +94,7 @@ async def pull_model(store: Store, text: str, insecure: bool) -> AsyncIterator[P
     try:
         await asyncio.to_thread(store.write_manifest_bytes, name, data)
     except FileNotFoundError as e:
-        raise APIError(f"{e}; pull the model again", 500) from None
+        raise InternalError(f"{e}; pull the model again") from None
     kept = {x.digest for x in layers}
     stale = [x for x in old_layers if x.digest not in kept]
     if stale:
@@ -101,7 +103,9 @@ async def pull_model(store: Store, text: str, insecure: bool) -> AsyncIterator[P
     yield ProgressResponse(status="success")
 
 
-async def push_model(store: Store, text: str, insecure: bool) -> AsyncIterator[ProgressResponse]:
+async def push_model(
+    store: Store, text: str, insecure: bool
+) -> AsyncGenerator[ProgressResponse, None]:
     """Push a stored model to the registry its name names: blobs first, then the manifest."""
     target = RegistryModel.parse(text)
     if target.scheme == "http" and not insecure:
@@ -149,7 +153,7 @@ async def _fetch_manifest(target: RegistryModel, insecure: bool) -> tuple[bytes,
     except (ValueError, KeyError, TypeError, AttributeError):
         raise pull_manifest_failed("the registry sent an invalid manifest") from None
     if any(x.media_type == _TENSOR_MEDIA_TYPE for x in layers):
-        raise APIError("this model is stored as safetensors tensors, which need MLX", 500)
+        raise InternalError("this model is stored as safetensors tensors, which need MLX")
     return data, [*layers, config]
 
 
@@ -188,7 +192,7 @@ async def _download(
             try:
                 done = await download.wait(_PROGRESS_EVERY_S)
             except (httpx.HTTPError, OSError) as e:
-                raise APIError(f"download {layer.digest}: {_reason(e)}", 500) from None
+                raise InternalError(f"download {layer.digest}: {_reason(e)}") from None
             yield ProgressResponse(
                 status=status,
                 digest=layer.digest,
@@ -216,7 +220,7 @@ async def _upload(
     _check(start)
     location = start.headers.get("Location")
     if not location:
-        raise APIError("the registry gave no upload location", 500)
+        raise InternalError("the registry gave no upload location")
     upload_url = httpx.URL(str(start.url)).join(location)
     upload_url = upload_url.copy_merge_params({"digest": layer.digest})
     sent = 0
@@ -249,12 +253,12 @@ async def _request(
     try:
         return await client.request(method, url, **kwargs)
     except httpx.HTTPError as e:
-        raise APIError(f"{method} {url}: {_reason(e)}", 500) from None
+        raise InternalError(f"{method} {url}: {_reason(e)}") from None
 
 
 def _check(response: httpx.Response) -> None:
     if response.status_code >= 400:
-        raise APIError(f"{response.status_code}: {response.text.strip()}", 500)
+        raise InternalError(f"{response.status_code}: {response.text.strip()}")
 
 
 def _reason(error: BaseException) -> str:

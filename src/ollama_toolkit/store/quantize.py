@@ -16,7 +16,7 @@ import llama_cpp as lc
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
 from ollama_toolkit import config
-from ollama_toolkit.api.errors import APIError, unsupported_quantization
+from ollama_toolkit.api.errors import InternalError, unsupported_quantization
 from ollama_toolkit.engine.llama import init_backend
 from ollama_toolkit.store import gguf_meta
 
@@ -82,7 +82,7 @@ def quantize(source: Path, target: Path, type_name: str, progress: Callable[[flo
             written = 0
         progress(min(0.99, written / expected))
     if not result or result[0] != 0 or not target.is_file():
-        raise APIError(f"llama.cpp could not quantize the model to {type_name}", 500)
+        raise InternalError(f"llama.cpp could not quantize the model to {type_name}")
     progress(1.0)
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
+import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ollama_toolkit.store.names import InvalidNameError, ModelName
+
+log = logging.getLogger(__name__)
 
 MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_MEDIA_TYPE = "application/vnd.docker.container.image.v1+json"
@@ -35,6 +40,10 @@ MEDIA_PROJECTOR = MEDIA_PREFIX + "projector"
 MEDIA_ADAPTER = MEDIA_PREFIX + "adapter"
 
 _DIGEST = re.compile(r"sha256[:-]([0-9a-f]{64})")
+# A complete blob's file name; partial downloads (`-partial`, `-partial-N`) and temporary files
+# (`.tmp-*`) never match it.
+_BLOB_NAME = re.compile(r"sha256-([0-9a-f]{64})")
+PRUNE_MIN_AGE_S = 3600.0
 
 
 class DigestError(ValueError):
@@ -315,6 +324,87 @@ class Store:
                     self.blob_path(layer.digest).unlink()
             return list(candidates.values())
 
+    def prune_orphan_blobs(self, min_age_s: float = PRUNE_MIN_AGE_S) -> list[str]:
+        """Remove the blobs that no manifest references; return their digests (Ollama's
+        start-up `PruneLayers`, which OLLAMA_NOPRUNE turns off).
+
+        Only complete blobs are candidates: a partial download or a temporary file may belong
+        to a transfer in progress (another process sharing the store) and is left alone, and so
+        is a blob written less than `min_age_s` ago (unlike Ollama): one uploaded for a create
+        that a restart interrupted, or one another process has just fetched for a pull whose
+        manifest it has yet to write.
+
+        Every manifest directory counts (`manifests`, and the `manifests-v2` of newer Ollama
+        releases), at any depth. As in Ollama, when a manifest cannot be read nothing is
+        removed: the blobs it names cannot be told from orphans. Never raises for the store's
+        state: a start-up must not fail over a clean-up.
+        """
+        with self.lock:
+            try:
+                referenced = self._referenced_digests()
+                blobs = list(self.blobs.iterdir()) if self.blobs.is_dir() else []
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                log.warning(
+                    "skipping the removal of unused blobs, the store cannot be read (%s); "
+                    "re-pull or delete a corrupt model to clear",
+                    e,
+                )
+                return []
+            removed = []
+            now = time.time()
+            for blob in blobs:
+                m = _BLOB_NAME.fullmatch(blob.name)
+                if m is None or m.group(1) in referenced:
+                    continue
+                try:
+                    st = blob.stat()
+                    if not stat.S_ISREG(st.st_mode) or st.st_mtime > now - min_age_s:
+                        continue
+                    blob.unlink()
+                except FileNotFoundError:
+                    continue
+                except OSError as e:
+                    log.warning("could not remove unused blob %s: %s", blob.name, e)
+                    continue
+                removed.append("sha256:" + m.group(1))
+            if removed:
+                log.info("removed %d unused blob(s)", len(removed))
+            return removed
+
+    def _referenced_digests(self) -> set[str]:
+        """The hex digests every manifest names; raises for a manifest that cannot be read."""
+        referenced: set[str] = set()
+        for path in self._manifest_files():
+            try:
+                doc = json.loads(path.read_bytes())
+                for layer in [doc["config"], *doc.get("layers", [])]:
+                    referenced.add(parse_digest(layer["digest"]))
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise ValueError(f"{path}: {e}") from None
+        return referenced
+
+    def _manifest_files(self) -> Iterator[Path]:
+        """Every manifest file, in all manifest directories; temporary and hidden files skipped.
+        An unreadable directory raises (its manifests would otherwise go unseen)."""
+        if not self.root.is_dir():
+            return
+        seen: set[tuple[int, int]] = set()  # directories, by inode: symbolic links may loop
+        for top in sorted(self.root.iterdir()):
+            if not (top.name == "manifests" or top.name.startswith("manifests-")):
+                continue
+            if not top.is_dir():
+                continue
+            for dirpath, dirnames, filenames in os.walk(top, onerror=_raise, followlinks=True):
+                st = os.stat(dirpath)
+                if (st.st_dev, st.st_ino) in seen:
+                    dirnames[:] = []
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for filename in filenames:
+                    if not filename.startswith("."):
+                        yield Path(dirpath, filename)
+
     def layers_of(self, name: ModelName) -> tuple[Layer, ...]:
         """The config and layers of a stored model; none when it is absent or unreadable."""
         try:
@@ -322,6 +412,10 @@ class Store:
         except (OSError, ValueError, KeyError):
             return ()
         return (m.config, *m.layers)
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def _layer(doc: dict[str, Any]) -> Layer:

@@ -42,7 +42,15 @@ from .nodes import (
 )
 from .values import INVALID, GoStruct, go_method, kind, sorted_items, truth, type_name, zero_elem
 
-MAX_EXEC_DEPTH = 100000
+# Go's text/template allows 100000 nested {{template}} calls (maxExecDepth, 64-bit). Here each
+# call costs a few Python frames: the bound is far lower, so that it is reached (with the node's
+# location in the error) before Python's recursion limit; a recursion that outruns the limit
+# anyway (blocks nested in each call) reports the same error.
+MAX_EXEC_DEPTH = 100
+# A work budget per execution, which Go lacks: a template from a request
+# (`{{range 100000}}{{range 100000}}{{end}}{{end}}`) must not run for hours or fill memory.
+MAX_EXEC_STEPS = 1_000_000  # nodes walked, each range iteration's body included
+MAX_EXEC_OUTPUT = 64 << 20  # characters written, and the longest string a function returns
 _MISSING: Any = object()  # "no value from a previous pipeline stage" (Go's missingVal)
 
 
@@ -69,15 +77,28 @@ class Program:
     name: str = ""
 
 
-class _State:
-    __slots__ = ("prog", "out", "node", "vars", "depth")
+class _Budget:
+    """What one execution has spent so far, shared by the states of its {{template}} calls."""
 
-    def __init__(self, prog: Program, out: list[str], dot: Any, depth: int = 0) -> None:
+    __slots__ = ("steps", "chars")
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.chars = 0
+
+
+class _State:
+    __slots__ = ("prog", "out", "node", "vars", "depth", "budget")
+
+    def __init__(
+        self, prog: Program, out: list[str], dot: Any, depth: int = 0, budget: _Budget | None = None
+    ) -> None:
         self.prog = prog
         self.out = out
         self.node: Node | None = None
         self.vars: list[list[Any]] = [["$", dot]]
         self.depth = depth
+        self.budget = budget or _Budget()
 
     # -- errors and variables -----------------------------------------------------------------
 
@@ -109,11 +130,22 @@ class _State:
 
     # -- walking ------------------------------------------------------------------------------
 
+    def emit(self, text: str) -> None:
+        budget = self.budget
+        budget.chars += len(text)
+        if budget.chars > MAX_EXEC_OUTPUT:
+            raise self.errorf(f"execution exceeded the output limit ({MAX_EXEC_OUTPUT} characters)")
+        self.out.append(text)
+
     def walk(self, dot: Any, node: Node) -> None:
         self.node = node
+        budget = self.budget
+        budget.steps += 1
+        if budget.steps > MAX_EXEC_STEPS:
+            raise self.errorf(f"execution exceeded the step limit ({MAX_EXEC_STEPS} steps)")
         t = type(node)
         if t is TextNode:
-            self.out.append(node.text)  # type: ignore[attr-defined]
+            self.emit(node.text)  # type: ignore[attr-defined]
         elif t is ActionNode:
             pipe = node.pipe  # type: ignore[attr-defined]
             value = self.eval_pipeline(dot, pipe)
@@ -203,21 +235,21 @@ class _State:
             raise self.errorf(f"exceeded maximum template depth ({MAX_EXEC_DEPTH})")
         dot = self.eval_pipeline(dot, node.pipe)
         # No dynamic scoping: the invoked template sees only `$`.
-        _State(self.prog, self.out, dot, self.depth + 1).walk(dot, tree.root)
+        _State(self.prog, self.out, dot, self.depth + 1, self.budget).walk(dot, tree.root)
 
     def print_value(self, node: Node, value: Any) -> None:
         if type(value) is str:
-            self.out.append(value)
+            self.emit(value)
             return
         self.node = node
         if value is INVALID:
-            self.out.append("<no value>")
+            self.emit("<no value>")
         elif kind(value) == "func":
             raise self.errorf(f"can't print {node} of type {type_name(value)}")
         elif isinstance(value, GoStruct) and value.go_pointer and not value.is_nil:
-            self.out.append(print_struct_value(value))
+            self.emit(print_struct_value(value))
         else:
-            self.out.append(sprint([value]))
+            self.emit(sprint([value]))
 
     # -- evaluation ---------------------------------------------------------------------------
 
@@ -421,10 +453,14 @@ class _State:
         if builtin and name == "call":
             argv.insert(0, str(arg_nodes[0]) if arg_nodes else "")
         try:
-            return fn.fn(*argv)
+            result = fn.fn(*argv)
         except FuncError as e:
             self.node = node
             raise self.errorf(f"error calling {name}: {e}") from None
+        if type(result) is str and len(result) > MAX_EXEC_OUTPUT:  # `$s = print $s $s` doubling
+            self.node = node
+            raise self.errorf(f"execution exceeded the output limit ({MAX_EXEC_OUTPUT} characters)")
+        return result
 
     def validate_type(self, value: Any, param: str | None) -> Any:
         """Check a computed argument against a parameter kind (see funcs.GoFunc)."""

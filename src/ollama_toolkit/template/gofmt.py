@@ -231,7 +231,7 @@ class _Printer:
         else:
             self.bad_verb(verb, s)
 
-    def fmt_bytes(self, data: bytes, verb: str) -> None:
+    def fmt_bytes(self, data: bytes | bytearray, verb: str) -> None:
         if verb in "vd":
             if self.sharp_v:
                 self.buf.append("[]byte{" + ", ".join(f"0x{b:x}" for b in data) + "}")

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ollama_toolkit.api import openai as oai
-from ollama_toolkit.api.errors import APIError
+from ollama_toolkit.api.errors import InvalidRequest
 from ollama_toolkit.api.types import (
     ChatRequest,
     ChatResponse,
@@ -111,7 +111,7 @@ def _stop(value: Any, strict: bool) -> list[str] | None:
         return None
     for item in value:
         if strict and not isinstance(item, str):
-            raise APIError(f"invalid type for 'stop' field: {_go_type(item)}")
+            raise InvalidRequest(f"invalid type for 'stop' field: {_go_type(item)}")
     return [item for item in value if isinstance(item, str)]
 
 
@@ -130,7 +130,7 @@ def _think(effort: str) -> ThinkValue | None:
     if not effort:
         return None  # the model's default
     if effort not in _EFFORTS:
-        raise APIError(
+        raise InvalidRequest(
             f'invalid reasoning value: "{effort}" (must be "minimal", "low", "medium", "high", '
             '"xhigh", "ultra", "max", or "none")'
         )
@@ -170,7 +170,7 @@ def _messages(messages: list[oai.ChatMessage]) -> list[Message]:
                 )
         elif msg.tool_calls is None:
             # Content may only be missing beside tool calls.
-            raise APIError(f"invalid message content type: {_go_type(content)}")
+            raise InvalidRequest(f"invalid message content type: {_go_type(content)}")
         else:
             out.append(
                 Message(
@@ -185,39 +185,39 @@ def _messages(messages: list[oai.ChatMessage]) -> list[Message]:
 
 def _content_part(role: str, part: Any) -> Message:
     if not isinstance(part, dict):
-        raise APIError("invalid message format")
+        raise InvalidRequest("invalid message format")
     kind = part.get("type")
     if kind == "text":
         text = part.get("text")
         if not isinstance(text, str):
-            raise APIError("invalid message format")
+            raise InvalidRequest("invalid message format")
         return Message(role=role, content=text)
     if kind == "image_url":
         url = part.get("image_url")
         if isinstance(url, dict):
             url = url.get("url")
         if not isinstance(url, str):
-            raise APIError("invalid message format")
+            raise InvalidRequest("invalid message format")
         return Message(role=role, images=[_image_from_url(url)])
     if kind == "input_audio":
         audio = part.get("input_audio")
         if not isinstance(audio, dict):
-            raise APIError("invalid input_audio format")
+            raise InvalidRequest("invalid input_audio format")
         data = audio.get("data")
         if not isinstance(data, str):
-            raise APIError("invalid input_audio format: missing data")
+            raise InvalidRequest("invalid input_audio format: missing data")
         try:
             raw = _b64decode(data)
         except ValueError as e:
-            raise APIError(f"invalid input_audio base64 data: {e}") from None
+            raise InvalidRequest(f"invalid input_audio base64 data: {e}") from None
         return Message(role=role, images=[base64.b64encode(raw).decode()])
-    raise APIError("invalid message format")
+    raise InvalidRequest("invalid message format")
 
 
 def _image_from_url(url: str) -> str:
     """The image of a data URL, as the base64 that Ollama's `images` carry."""
     if url.startswith(("http://", "https://")):
-        raise APIError(
+        raise InvalidRequest(
             "image URLs are not currently supported, please use base64 encoded data instead"
         )
     if url.startswith("data:;base64,"):
@@ -225,12 +225,12 @@ def _image_from_url(url: str) -> str:
     else:
         prefix = next((p for p in _IMAGE_PREFIXES if url.startswith(p)), None)
         if prefix is None:
-            raise APIError("invalid image input")
+            raise InvalidRequest("invalid image input")
         data = url.removeprefix(prefix)
     try:
         raw = _b64decode(data)
     except ValueError:
-        raise APIError("invalid image input") from None
+        raise InvalidRequest("invalid image input") from None
     return base64.b64encode(raw).decode()
 
 
@@ -251,9 +251,9 @@ def _tool_calls(calls: list[oai.ToolCallIn] | None) -> list[ToolCall] | None:
         try:
             arguments = json.loads(function.arguments or "")
         except json.JSONDecodeError:
-            raise APIError("invalid tool call arguments") from None
+            raise InvalidRequest("invalid tool call arguments") from None
         if arguments is not None and not isinstance(arguments, dict):
-            raise APIError("invalid tool call arguments")
+            raise InvalidRequest("invalid tool call arguments")
         out.append(
             ToolCall(
                 id=call.id or None,
@@ -403,7 +403,7 @@ _ENCODING_FORMATS = ("float", "base64")
 
 def check_encoding_format(value: str) -> None:
     if value and value.lower() not in _ENCODING_FORMATS:
-        raise APIError(
+        raise InvalidRequest(
             f"Invalid value for 'encoding_format' = {value}. Supported values: ['float', 'base64']."
         )
 
@@ -414,7 +414,7 @@ def embed_input(value: Any) -> Any:
     if isinstance(value, str) and value == "":
         return [""]
     if value is None or (isinstance(value, list) and not value):
-        raise APIError("invalid input")
+        raise InvalidRequest("invalid input")
     return value
 
 

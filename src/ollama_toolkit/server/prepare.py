@@ -1,5 +1,6 @@
-"""What /api/generate and /api/chat share: model lookup, options, keep-alive, running a request
-on a Runner and turning its events into an async stream, with cancellation when the client goes.
+"""What /api/generate, /api/chat and the embedding routes share before running: the model
+lookup, options, keep-alive, images check, context fitting, and the work that must stay off the
+event loop (templates and tokenizing, which can take seconds on a huge input).
 """
 
 from __future__ import annotations
@@ -8,18 +9,20 @@ import asyncio
 import base64
 import binascii
 import math
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ollama_toolkit import config
-from ollama_toolkit.api.errors import APIError, context_exceeded, model_not_found
+from ollama_toolkit.api.errors import InvalidRequest, context_exceeded, model_not_found
+from ollama_toolkit.api.options import Options, resolve_options
 from ollama_toolkit.api.types import ThinkValue
-from ollama_toolkit.engine.options import Options, resolve_options
-from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, Event, GenerationRequest
-from ollama_toolkit.engine.scheduler import Loaded, Scheduler
+from ollama_toolkit.engine.runner import ModelSpec
+from ollama_toolkit.engine.scheduler import Scheduler
 from ollama_toolkit.store.model import Model, ModelCache
 from ollama_toolkit.store.store import Store
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -27,6 +30,35 @@ class ServerState:
     store: Store
     scheduler: Scheduler
     models: ModelCache
+
+
+@dataclass
+class Prepared:
+    """A request's model and the settings it runs with."""
+
+    model: Model
+    options: Options
+    keep_alive: float
+
+    @property
+    def spec(self) -> ModelSpec:
+        return model_spec(self.model)
+
+
+def prepare(
+    state: ServerState,
+    name: str,
+    options: dict[str, Any] | None,
+    keep_alive: float | str | None,
+) -> Prepared:
+    """Look the model up and resolve the request's options (model params under the request's)
+    and keep_alive; whatever is wrong is refused here, before any work."""
+    model = find_model(state, name)
+    return Prepared(model, resolve_options(model.params, options), keep_alive_seconds(keep_alive))
+
+
+def model_spec(model: Model) -> ModelSpec:
+    return ModelSpec(path=model.model_path, name=model.short_name, info=model)
 
 
 def find_model(state: ServerState, name: str) -> Model:
@@ -44,14 +76,14 @@ def keep_alive_seconds(value: float | str | None) -> float:
     if value is None:
         return config.keep_alive_seconds()
     if isinstance(value, bool):
-        raise APIError("Unsupported type: 'bool'")
+        raise InvalidRequest("Unsupported type: 'bool'")
     if isinstance(value, int | float):
         seconds = float(value)
     else:
         try:
             seconds = config.parse_go_duration(value)
         except ValueError as e:
-            raise APIError(str(e)) from None
+            raise InvalidRequest(str(e)) from None
     return math.inf if seconds < 0 else seconds
 
 
@@ -62,16 +94,12 @@ def think_level(think: ThinkValue | None) -> str:
     return "medium" if think else ""
 
 
-def request_options(model: Model, options: dict[str, Any] | None) -> Options:
-    return resolve_options(model.params, options)
-
-
 def check_images(images: list[str] | None) -> None:
     for i, image in enumerate(images or []):
         try:
             base64.b64decode(image, validate=True)
         except (binascii.Error, ValueError):
-            raise APIError(f"images[{i}] is not valid base64 data") from None
+            raise InvalidRequest(f"images[{i}] is not valid base64 data") from None
 
 
 def fit_context(tokens: list[int], opts: Options, num_ctx: int, truncate: bool) -> list[int]:
@@ -85,27 +113,8 @@ def fit_context(tokens: list[int], opts: Options, num_ctx: int, truncate: bool) 
     return tokens[:keep] + tokens[keep + discard :]
 
 
-async def stream_events(
-    state: ServerState, loaded: Loaded, req: GenerationRequest, keep_alive: float
-) -> AsyncIterator[Event]:
-    """Submit `req` and yield its events until done. Releases the model however it ends; if the
-    consumer stops early (client gone), the slot is cancelled and freed within one step."""
-    loop = asyncio.get_running_loop()
-    events: asyncio.Queue[Event] = asyncio.Queue()
-    req.emit = events.put_nowait
-    req.post = loop.call_soon_threadsafe
-    runner = loaded.runner
-    finished = False
-    try:
-        runner.submit(req)
-        while True:
-            event = await events.get()
-            yield event
-            if isinstance(event, DoneEvent | ErrorEvent):
-                finished = True
-                return
-    finally:
-        if not finished:
-            req.cancelled = True
-            runner.wake()
-        state.scheduler.release(loaded, keep_alive)
+async def off_loop(work: Callable[..., R], *args: Any) -> R:
+    """Run template or tokenizer work on a worker thread, so that a huge prompt or a costly
+    template never stalls other clients. Templates carry their own work budget, so the thread
+    ends even when the client that asked has gone."""
+    return await asyncio.to_thread(work, *args)

@@ -1,0 +1,117 @@
+"""The local llama.cpp Runner: a Decoder thread for generation, an Embedder thread for vectors,
+and the bridge that carries their results into the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncGenerator
+
+import numpy as np
+
+from ollama_toolkit.api.options import Options, RunnerOptions
+from ollama_toolkit.engine.decoder import Decoder, GenerationRequest
+from ollama_toolkit.engine.embedder import Embedder
+from ollama_toolkit.engine.grammar import grammar_for_format
+from ollama_toolkit.engine.runner import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    GenerateParams,
+    ModelSpec,
+    Vocab,
+    prompt_tokens,
+)
+
+
+class LocalRunner:
+    """A Runner on this process's llama.cpp (see engine/runner.py for the interface)."""
+
+    def __init__(self, spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> None:
+        self.spec = spec
+        self.load_options = load
+        self.decoder = Decoder(spec.path, load, num_parallel)
+        self.model = self.decoder.model
+        self.num_ctx = self.decoder.num_ctx
+        self.size = int(self.model.size)
+        self._embedder: Embedder | None = None
+        m = self.model
+        self._vocab = Vocab(
+            bos=m.bos, eos=m.eos, add_bos=m.add_bos, add_eos=m.add_eos, fim=m.fim_tokens()
+        )
+
+    @property
+    def vocab(self) -> Vocab:
+        return self._vocab
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        return self.model.tokenize(text, add_special=add_special)
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return b"".join(self.model.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def context_size(self, options: Options) -> int:
+        return min(options.runner.num_ctx or self.num_ctx, self.num_ctx)
+
+    def can_serve(self, options: RunnerOptions) -> bool:
+        load = options.resolved()
+        # A larger num_ctx than the model was trained for is capped to it anyway.
+        at_most = self.model.n_ctx_train or self.num_ctx
+        same_load = dataclasses.replace(load, num_ctx=self.load_options.num_ctx)
+        return same_load == self.load_options and min(load.num_ctx, at_most) <= self.num_ctx
+
+    async def generate(self, params: GenerateParams) -> AsyncGenerator[Event, None]:
+        grammar = grammar_for_format(params.format)
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[Event] = asyncio.Queue()
+        req = GenerationRequest(
+            tokens=prompt_tokens(params.prompt),
+            options=params.options,
+            num_ctx=params.num_ctx,
+            grammar=grammar,
+            json_end=grammar is not None,
+            shift=params.shift,
+            logprobs=params.logprobs,
+            top_logprobs=params.top_logprobs,
+            emit=events.put_nowait,
+            post=loop.call_soon_threadsafe,
+        )
+        finished = False
+        try:
+            self.decoder.submit(req)
+            while True:
+                event = await events.get()
+                yield event
+                if isinstance(event, DoneEvent | ErrorEvent):
+                    finished = True
+                    return
+        finally:
+            if not finished:  # the consumer left early (client gone): free the slot now
+                req.cancelled = True
+                self.decoder.wake()
+
+    async def embed(self, inputs: list[list[int]]) -> list[np.ndarray]:
+        embedder = self._embedder_made()
+        # Cancelling the asyncio futures (client gone) cancels the queued concurrent ones.
+        return list(
+            await asyncio.gather(*(asyncio.wrap_future(embedder.submit(t)) for t in inputs))
+        )
+
+    def healthy(self) -> bool:
+        return self.decoder.alive()
+
+    def close(self) -> None:
+        if self._embedder is not None:
+            self._embedder.close()
+        self.decoder.close()
+
+    def _embedder_made(self) -> Embedder:
+        # Made on first use (cheap: its context comes with the first input, on its own thread).
+        if self._embedder is None:
+            self._embedder = Embedder(
+                self.model,
+                self.num_ctx,
+                self.load_options.num_batch,
+                self.load_options.num_thread,
+            )
+        return self._embedder

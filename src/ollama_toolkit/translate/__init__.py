@@ -1,0 +1,1 @@
+"""Pure translations between other APIs' wire types and Ollama's (OpenAI's, for now)."""

@@ -1,0 +1,249 @@
+"""The scheduler's rules, fast, with an in-process fake runner: leases, eviction, keep_alive,
+the queue limit, pinning and reloads, checked on the scheduler's state. (test_scheduler.py
+checks the same through a real server on the real engine.)"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ollama_toolkit.api.errors import ModelLoadFailed, QueueFull
+from ollama_toolkit.api.options import Options, RunnerOptions
+from ollama_toolkit.engine.runner import (
+    DoneEvent,
+    Event,
+    GenerateParams,
+    ModelSpec,
+    TokenChunk,
+    TokenEvent,
+    Vocab,
+    prompt_tokens,
+)
+from ollama_toolkit.engine.scheduler import Scheduler
+
+
+class FakeRunner:
+    """A runner that echoes its prompt, one character a token."""
+
+    vocab = Vocab(bos=1, eos=2, add_bos=False, add_eos=False, fim=None)
+
+    def __init__(self, spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> None:
+        if spec.name == "broken":
+            raise RuntimeError("bad magic")
+        self.spec = spec
+        self.load = load
+        self.num_ctx = load.num_ctx
+        self.size = 1
+        self.closed = False
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        return [ord(c) for c in text]
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return "".join(map(chr, tokens))
+
+    def context_size(self, options: Options) -> int:
+        return min(options.runner.num_ctx or self.num_ctx, self.num_ctx)
+
+    def can_serve(self, options: RunnerOptions) -> bool:
+        load = options.resolved()
+        return load.num_batch == self.load.num_batch and load.num_ctx <= self.num_ctx
+
+    async def generate(self, params: GenerateParams) -> AsyncIterator[Event]:
+        tokens = prompt_tokens(params.prompt)
+        for token in tokens:
+            yield TokenEvent(chr(token))
+        yield DoneEvent("stop", len(tokens), 0, len(tokens), 0, tokens)
+
+    async def embed(self, inputs: list[list[int]]) -> list[np.ndarray]:
+        return [np.ones(4, dtype=np.float32) for _ in inputs]
+
+    def healthy(self) -> bool:
+        return not self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def spec(name: str) -> ModelSpec:
+    return ModelSpec(path=Path(f"/models/{name}.gguf"), name=name)
+
+
+def options(**runner: int) -> Options:
+    return Options(runner=RunnerOptions(**{"num_ctx": 1024, **runner}))
+
+
+def scheduler(**limits: int) -> Scheduler:
+    sched = Scheduler(factory=FakeRunner)
+    for name, value in limits.items():
+        setattr(sched, name, value)
+    return sched
+
+
+def loaded_names(sched: Scheduler) -> set[str]:
+    return {x.spec.name for x in sched.loaded}
+
+
+async def use(sched: Scheduler, name: str, keep_alive: float = 300.0, **runner: int) -> int:
+    async with sched.lease(spec(name), options(**runner), keep_alive) as lease:
+        return lease.load_ns
+
+
+async def wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
+
+
+def test_a_lease_loads_once_and_is_released_when_the_block_ends():
+    async def main():
+        sched = scheduler()
+        assert await use(sched, "a") > 0
+        assert await use(sched, "a") == 0  # loaded already
+        (entry,) = sched.loaded
+        assert entry.in_flight == 0 and sched.pending == 0
+        assert not math.isinf(entry.expires_at)
+
+    asyncio.run(main())
+
+
+def test_a_lease_is_released_when_the_request_fails():
+    async def main():
+        sched = scheduler()
+        with pytest.raises(ValueError):
+            async with sched.lease(spec("a"), options(), 300):
+                raise ValueError("client gone")
+        assert sched.pending == 0 and sched.loaded[0].in_flight == 0
+
+    asyncio.run(main())
+
+
+def test_the_runner_streams_through_the_lease():
+    async def main():
+        sched = scheduler()
+        async with sched.lease(spec("a"), options(), 300) as lease:
+            chunk = TokenChunk(lease.runner.tokenize("hi"))
+            params = GenerateParams(prompt=[chunk], options=options(), num_ctx=64)
+            events = [e async for e in lease.runner.generate(params)]
+        assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "hi"
+
+    asyncio.run(main())
+
+
+def test_the_least_recently_used_idle_model_is_evicted():
+    async def main():
+        sched = scheduler(max_loaded=2)
+        await use(sched, "a")
+        await use(sched, "b")
+        await use(sched, "a")  # b is now the least recently used
+        await use(sched, "c")
+        assert loaded_names(sched) == {"a", "c"}
+
+    asyncio.run(main())
+
+
+def test_pinned_models_are_never_evicted():
+    async def main():
+        sched = scheduler(max_loaded=2)
+        await use(sched, "pinned", keep_alive=math.inf)
+        await use(sched, "b")
+        await use(sched, "c")
+        assert loaded_names(sched) == {"pinned", "c"}
+        assert next(x for x in sched.loaded if x.spec.name == "pinned").expires_at == math.inf
+
+    asyncio.run(main())
+
+
+def test_a_busy_model_is_not_evicted_until_it_is_idle():
+    async def main():
+        sched = scheduler(max_loaded=1)
+        release = asyncio.Event()
+
+        async def hold_a() -> None:
+            async with sched.lease(spec("a"), options(), 300):
+                await release.wait()
+
+        holder = asyncio.create_task(hold_a())
+        await wait_for(lambda: loaded_names(sched) == {"a"})
+        loading_b = asyncio.create_task(use(sched, "b"))
+        await asyncio.sleep(0.05)
+        assert loaded_names(sched) == {"a"} and not loading_b.done()
+        release.set()
+        await holder
+        await loading_b
+        assert loaded_names(sched) == {"b"}
+
+    asyncio.run(main())
+
+
+def test_keep_alive_expiry_unloads_and_closes_the_runner():
+    async def main():
+        sched = scheduler()
+        await use(sched, "a", keep_alive=0.05)
+        runner = sched.loaded[0].runner
+        await wait_for(lambda: runner.closed)
+        assert not sched.loaded
+
+    asyncio.run(main())
+
+
+def test_keep_alive_zero_unloads_after_the_last_request():
+    async def main():
+        sched = scheduler()
+        await use(sched, "a")
+        await sched.unload_model(spec("a"))
+        assert not sched.loaded
+
+    asyncio.run(main())
+
+
+def test_a_full_queue_refuses_more_requests():
+    async def main():
+        sched = scheduler(max_queue=2)
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            async with sched.lease(spec("a"), options(), 300):
+                await release.wait()
+
+        holders = [asyncio.create_task(hold()) for _ in range(2)]
+        await wait_for(lambda: sched.pending == 2)
+        with pytest.raises(QueueFull):
+            await use(sched, "a")
+        release.set()
+        await asyncio.gather(*holders)
+        assert sched.pending == 0
+        assert await use(sched, "a") == 0  # served again once the queue drained
+
+    asyncio.run(main())
+
+
+def test_a_larger_context_reloads_and_a_smaller_one_does_not():
+    async def main():
+        sched = scheduler()
+        await use(sched, "a", num_ctx=2048)
+        first = sched.loaded[0].runner
+        assert await use(sched, "a", num_ctx=512) == 0
+        assert sched.loaded[0].runner is first
+        assert await use(sched, "a", num_ctx=4096) > 0
+        assert sched.loaded[0].runner is not first and first.closed
+        assert sched.loaded[0].runner.num_ctx == 4096
+
+    asyncio.run(main())
+
+
+def test_a_failed_load_is_a_domain_error_and_leaves_nothing_behind():
+    async def main():
+        sched = scheduler()
+        with pytest.raises(ModelLoadFailed, match="unable to load model: broken: bad magic"):
+            await use(sched, "broken")
+        assert sched.pending == 0 and not sched.loaded
+
+    asyncio.run(main())
