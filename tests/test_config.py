@@ -62,10 +62,25 @@ ACCESSORS: list[tuple[Callable[[], Any], str, Any]] = [
     (config.max_queue, "OLLAMA_MAX_QUEUE", 512),
     (config.num_threads, "OLLAMA_NUM_THREAD", os.cpu_count() or 1),
     (config.origins, "OLLAMA_ORIGINS", list(config.LOCAL_ORIGINS)),
+    (config.api_keys, "OLLAMA_API_KEYS", []),
+    (config.api_keys_file, "OLLAMA_API_KEYS_FILE", None),
+    (config.api_key, "OLLAMA_API_KEY", ""),
     (config.debug, "OLLAMA_DEBUG", False),
     (config.no_bundled_model, "OLLAMA_TOOLKIT_NO_BUNDLED_MODEL", False),
     (config.no_prune, "OLLAMA_NOPRUNE", False),
     (config.pull_part_size, "OLLAMA_TOOLKIT_PULL_PART_SIZE", 100_000_000),
+    (config.max_body_bytes, "OLLAMA_MAX_BODY_BYTES", 64 * 1024 * 1024),
+    (config.max_image_bytes, "OLLAMA_MAX_IMAGE_BYTES", 20 * 1024 * 1024),
+    (config.max_total_image_bytes, "OLLAMA_MAX_TOTAL_IMAGE_BYTES", 50 * 1024 * 1024),
+    (config.max_stop_sequences, "OLLAMA_MAX_STOP_SEQUENCES", 16),
+    (config.max_connections, "OLLAMA_MAX_CONNECTIONS", 1024),
+    (config.idle_timeout, "OLLAMA_IDLE_TIMEOUT", 5.0),
+    (config.header_timeout, "OLLAMA_HEADER_TIMEOUT", 30.0),
+    (config.body_timeout, "OLLAMA_BODY_TIMEOUT", 60.0),
+    (config.shutdown_grace, "OLLAMA_SHUTDOWN_GRACE", 10.0),
+    (config.request_log, "OLLAMA_REQUEST_LOG", None),
+    (config.request_log_bodies, "OLLAMA_REQUEST_LOG_BODIES", False),
+    (config.request_log_max_bytes, "OLLAMA_REQUEST_LOG_MAX_BYTES", 100_000_000),
 ]
 
 
@@ -124,6 +139,10 @@ def test_values_are_read_when_asked_for_not_at_import(clean_env: pytest.MonkeyPa
         ("OLLAMA_DEBUG", "false", config.debug, False),
         ("OLLAMA_TOOLKIT_NO_BUNDLED_MODEL", "TRUE", config.no_bundled_model, True),
         ("OLLAMA_MAX_QUEUE", "1", config.max_queue, 1),
+        ("OLLAMA_IDLE_TIMEOUT", "500ms", config.idle_timeout, 0.5),
+        ("OLLAMA_BODY_TIMEOUT", "2", config.body_timeout, 2.0),
+        ("OLLAMA_SHUTDOWN_GRACE", "0", config.shutdown_grace, 0.0),
+        ("OLLAMA_SHUTDOWN_GRACE", "1m", config.shutdown_grace, 60.0),
     ],
 )
 def test_valid_values_are_used(clean_env, caplog, name, text, accessor, expected) -> None:
@@ -146,6 +165,9 @@ def test_valid_values_are_used(clean_env, caplog, name, text, accessor, expected
         ("OLLAMA_DEBUG", "maybe", config.debug, False),
         ("OLLAMA_TOOLKIT_NO_BUNDLED_MODEL", "perhaps", config.no_bundled_model, False),
         ("OLLAMA_TOOLKIT_PULL_PART_SIZE", "100MB", config.pull_part_size, 100_000_000),
+        ("OLLAMA_HEADER_TIMEOUT", "0", config.header_timeout, 30.0),
+        ("OLLAMA_SHUTDOWN_GRACE", "-1s", config.shutdown_grace, 10.0),
+        ("OLLAMA_MAX_BODY_BYTES", "64MiB", config.max_body_bytes, 64 * 1024 * 1024),
         ("OLLAMA_HOST", "localhost:port", config.host, HostURL("http", "localhost", 11434)),
     ],
 )

@@ -32,6 +32,7 @@ class FakeRunner:
     """A runner that echoes its prompt, one character a token."""
 
     vocab = Vocab(bos=1, eos=2, add_bos=False, add_eos=False, fim=None)
+    slots_busy = kv_cells_used = 0  # what metrics read; this runner has no slots to count
 
     def __init__(self, spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> None:
         if spec.name == "broken":
@@ -41,6 +42,8 @@ class FakeRunner:
         self.num_ctx = load.num_ctx
         self.size = 1
         self.closed = False
+        self.slots_total = num_parallel
+        self.kv_cells_total = num_parallel * load.num_ctx
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         return [ord(c) for c in text]

@@ -25,6 +25,13 @@ DEFAULT_NUM_PARALLEL = 4
 DEFAULT_MAX_LOADED_MODELS = 3
 DEFAULT_MAX_QUEUE = 512
 DEFAULT_PULL_PART_SIZE = 100 * 1000 * 1000
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 64 * MIB
+DEFAULT_MAX_IMAGE_BYTES = 20 * MIB
+DEFAULT_MAX_TOTAL_IMAGE_BYTES = 50 * MIB
+DEFAULT_MAX_STOP_SEQUENCES = 16
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_REQUEST_LOG_MAX_BYTES = 100 * 1000 * 1000
 OPENMP_SPIN_COUNT = "30000"
 """GOMP_SPINCOUNT unless the user sets it: see the comment on the GOMP_SPINCOUNT setting."""
 
@@ -130,6 +137,25 @@ def _show_seconds(seconds: float) -> str:
     return "forever" if seconds == float("inf") else f"{seconds:g}s"
 
 
+def _seconds(text: str) -> float:
+    """A Go duration (`30s`, `1m`, `500ms`) or seconds (`30`, `0.5`): zero or more, finite."""
+    try:
+        value = parse_go_duration(text)
+    except ValueError:
+        value = float(text)
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{text} is not a duration of zero or more")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """A Go duration or seconds, more than zero."""
+    value = _seconds(text)
+    if value == 0:
+        raise ValueError(f"{text} is not a positive duration")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -169,6 +195,10 @@ def _debug_level(text: str) -> bool:
 
 def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text).expanduser() if text else None
 
 
 def _spin_count(text: str) -> str:
@@ -281,6 +311,28 @@ ORIGINS: Setting[list[str]] = Setting(
     "extra CORS origins, comma-separated, on top of the local ones always allowed",
     show=",".join,
 )
+API_KEYS: Setting[list[str]] = Setting(
+    "OLLAMA_API_KEYS",
+    "",
+    _comma_list,
+    "API keys the server accepts (Authorization: Bearer), comma-separated; unset: no auth",
+    secret=True,
+    show=",".join,
+)
+API_KEYS_FILE: Setting[Path | None] = Setting(
+    "OLLAMA_API_KEYS_FILE",
+    "",
+    _optional_path,
+    "a file of API keys the server accepts, one a line (# comments); re-read on SIGHUP",
+    show=lambda p: str(p) if p else "",
+)
+API_KEY: Setting[str] = Setting(
+    "OLLAMA_API_KEY",
+    "",
+    str,
+    "the API key the client sends (Authorization: Bearer) unless given other headers",
+    secret=True,
+)
 DEBUG: Setting[bool] = Setting(
     "OLLAMA_DEBUG",
     "false",
@@ -308,6 +360,85 @@ PULL_PART_SIZE: Setting[int] = Setting(
     _positive_int,
     "smallest part (bytes) of a blob a pull downloads over its own connection (up to 16)",
 )
+REQUEST_LOG: Setting[Path | None] = Setting(
+    "OLLAMA_REQUEST_LOG",
+    "",
+    _optional_path,
+    "a file that gets one JSON line per request (route, model, status, tokens, timings)",
+    show=lambda p: str(p) if p else "",
+)
+REQUEST_LOG_BODIES: Setting[bool] = Setting(
+    "OLLAMA_REQUEST_LOG_BODIES",
+    "false",
+    _flag,
+    "also write prompts and generated text into OLLAMA_REQUEST_LOG",
+    show=_show_flag,
+)
+REQUEST_LOG_MAX_BYTES: Setting[int] = Setting(
+    "OLLAMA_REQUEST_LOG_MAX_BYTES",
+    str(DEFAULT_REQUEST_LOG_MAX_BYTES),
+    _positive_int,
+    "size (bytes) at which OLLAMA_REQUEST_LOG is rotated (3 older files kept: .1 to .3)",
+)
+# Limits: README's "Operating the server", server/limits.py, server/serving.py.
+MAX_BODY_BYTES: Setting[int] = Setting(
+    "OLLAMA_MAX_BODY_BYTES",
+    str(DEFAULT_MAX_BODY_BYTES),
+    _positive_int,
+    "largest request body (bytes) of a JSON route, 413 beyond; blob uploads are not limited",
+)
+MAX_IMAGE_BYTES: Setting[int] = Setting(
+    "OLLAMA_MAX_IMAGE_BYTES",
+    str(DEFAULT_MAX_IMAGE_BYTES),
+    _positive_int,
+    "largest image (decoded bytes) a request may carry; larger: 400",
+)
+MAX_TOTAL_IMAGE_BYTES: Setting[int] = Setting(
+    "OLLAMA_MAX_TOTAL_IMAGE_BYTES",
+    str(DEFAULT_MAX_TOTAL_IMAGE_BYTES),
+    _positive_int,
+    "largest total of all the images (decoded bytes) of one request; larger: 400",
+)
+MAX_STOP_SEQUENCES: Setting[int] = Setting(
+    "OLLAMA_MAX_STOP_SEQUENCES",
+    str(DEFAULT_MAX_STOP_SEQUENCES),
+    _positive_int,
+    "most stop strings a request may set (options.stop, OpenAI's stop); more: 400",
+)
+MAX_CONNECTIONS: Setting[int] = Setting(
+    "OLLAMA_MAX_CONNECTIONS",
+    str(DEFAULT_MAX_CONNECTIONS),
+    _positive_int,
+    "open connections (or running requests) at once; a request beyond gets 503",
+)
+IDLE_TIMEOUT: Setting[float] = Setting(
+    "OLLAMA_IDLE_TIMEOUT",
+    "5s",
+    _positive_seconds,
+    "how long a kept-alive connection may stay idle between requests before it is closed",
+    show=_show_seconds,
+)
+HEADER_TIMEOUT: Setting[float] = Setting(
+    "OLLAMA_HEADER_TIMEOUT",
+    "30s",
+    _positive_seconds,
+    "time a client has to send a request's head, from connecting or from its first byte",
+    show=_show_seconds,
+)
+BODY_TIMEOUT: Setting[float] = Setting(
+    "OLLAMA_BODY_TIMEOUT",
+    "60s",
+    _positive_seconds,
+    "longest wait for the next piece of a request body; longer: 408",
+    show=_show_seconds,
+)
+SHUTDOWN_GRACE: Setting[float] = Setting(
+    "OLLAMA_SHUTDOWN_GRACE",
+    "10s",
+    _seconds,
+    "on SIGTERM, how long running requests may go on before open streams are ended",
+    show=_show_seconds,
+)
 # llama.cpp's CPU backend synchronises its threads with OpenMP barriers. libgomp lets a waiting
 # thread spin 300,000 rounds before it sleeps: about 3 ms here, so after every llama_decode one
 # core stays busy for nothing while the event loop waits for a core to send the token.
@@ -332,10 +463,25 @@ SETTINGS: tuple[Setting[Any], ...] = (
     MAX_QUEUE,
     NUM_THREAD,
     ORIGINS,
+    API_KEYS,
+    API_KEYS_FILE,
+    API_KEY,
     DEBUG,
     NO_BUNDLED_MODEL,
     NOPRUNE,
     PULL_PART_SIZE,
+    MAX_BODY_BYTES,
+    MAX_IMAGE_BYTES,
+    MAX_TOTAL_IMAGE_BYTES,
+    MAX_STOP_SEQUENCES,
+    MAX_CONNECTIONS,
+    IDLE_TIMEOUT,
+    HEADER_TIMEOUT,
+    BODY_TIMEOUT,
+    SHUTDOWN_GRACE,
+    REQUEST_LOG,
+    REQUEST_LOG_BODIES,
+    REQUEST_LOG_MAX_BYTES,
     GOMP_SPINCOUNT,
 )
 """Every environment variable the toolkit reads, in the order `serve --help` lists them."""
@@ -422,6 +568,21 @@ def origins() -> list[str]:
     return ORIGINS.get() + list(LOCAL_ORIGINS)
 
 
+def api_keys() -> list[str]:
+    """OLLAMA_API_KEYS: keys the server accepts; none, and no OLLAMA_API_KEYS_FILE: no auth."""
+    return API_KEYS.get()
+
+
+def api_keys_file() -> Path | None:
+    """OLLAMA_API_KEYS_FILE: a file of keys the server accepts, one a line, re-read on SIGHUP."""
+    return API_KEYS_FILE.get()
+
+
+def api_key() -> str:
+    """OLLAMA_API_KEY: the key the client sends as `Authorization: Bearer` ('' for none)."""
+    return API_KEY.get()
+
+
 def debug() -> bool:
     """OLLAMA_DEBUG: verbose logging."""
     return DEBUG.get()
@@ -441,6 +602,66 @@ def pull_part_size() -> int:
     """OLLAMA_TOOLKIT_PULL_PART_SIZE: the smallest part (bytes) of a blob that a pull downloads
     over its own connection (default 100 MB, as Ollama); a large blob is fetched in up to 16."""
     return PULL_PART_SIZE.get()
+
+
+def request_log() -> Path | None:
+    """OLLAMA_REQUEST_LOG: the file of one JSON line per request; None (unset): no log."""
+    return REQUEST_LOG.get()
+
+
+def request_log_bodies() -> bool:
+    """OLLAMA_REQUEST_LOG_BODIES: prompts and generated text in the request log too."""
+    return REQUEST_LOG_BODIES.get()
+
+
+def request_log_max_bytes() -> int:
+    """OLLAMA_REQUEST_LOG_MAX_BYTES: the request log's size before it is rotated."""
+    return REQUEST_LOG_MAX_BYTES.get()
+
+
+def max_body_bytes() -> int:
+    """OLLAMA_MAX_BODY_BYTES: the largest body of a JSON route (64 MiB); blobs are unlimited."""
+    return MAX_BODY_BYTES.get()
+
+
+def max_image_bytes() -> int:
+    """OLLAMA_MAX_IMAGE_BYTES: the largest image of a request, decoded (20 MiB)."""
+    return MAX_IMAGE_BYTES.get()
+
+
+def max_total_image_bytes() -> int:
+    """OLLAMA_MAX_TOTAL_IMAGE_BYTES: the largest total of a request's images, decoded (50 MiB)."""
+    return MAX_TOTAL_IMAGE_BYTES.get()
+
+
+def max_stop_sequences() -> int:
+    """OLLAMA_MAX_STOP_SEQUENCES: the most stop strings one request may set (16)."""
+    return MAX_STOP_SEQUENCES.get()
+
+
+def max_connections() -> int:
+    """OLLAMA_MAX_CONNECTIONS: open connections or running requests before 503s (1024)."""
+    return MAX_CONNECTIONS.get()
+
+
+def idle_timeout() -> float:
+    """OLLAMA_IDLE_TIMEOUT: seconds a kept-alive connection may wait for its next request (5)."""
+    return IDLE_TIMEOUT.get()
+
+
+def header_timeout() -> float:
+    """OLLAMA_HEADER_TIMEOUT: seconds a client has to send a request's head (30)."""
+    return HEADER_TIMEOUT.get()
+
+
+def body_timeout() -> float:
+    """OLLAMA_BODY_TIMEOUT: seconds the server waits for the next piece of a body (60)."""
+    return BODY_TIMEOUT.get()
+
+
+def shutdown_grace() -> float:
+    """OLLAMA_SHUTDOWN_GRACE: seconds running requests get after SIGTERM (10)."""
+    return SHUTDOWN_GRACE.get()
 
 
 def set_openmp_defaults() -> None:

@@ -40,6 +40,10 @@ class QueueFull(OllamaError):
     """More requests wait for models than OLLAMA_MAX_QUEUE allows; the client may retry."""
 
 
+class ShuttingDown(OllamaError):
+    """The server is stopping: a request still running when its grace ran out is ended."""
+
+
 class ModelLoadFailed(OllamaError):
     """llama.cpp could not load a model."""
 
@@ -75,6 +79,22 @@ def top_logprobs_range() -> OllamaError:
 
 def server_busy() -> OllamaError:
     return QueueFull("server busy, please try again.  maximum pending requests exceeded")
+
+
+def server_shutting_down() -> OllamaError:
+    return ShuttingDown("server shutting down")
+
+
+def too_many_stops(count: int, limit: int) -> OllamaError:
+    return InvalidRequest(f"too many stop sequences: {count} (limit {limit})")
+
+
+def image_too_large(index: int, size: int, limit: int) -> OllamaError:
+    return InvalidRequest(f"images[{index}] is too large: {size} bytes (limit {limit} bytes)")
+
+
+def images_too_large(size: int, limit: int) -> OllamaError:
+    return InvalidRequest(f"images are too large: {size} bytes in all (limit {limit} bytes)")
 
 
 def option_type(key: str, type_name: str) -> OllamaError:

@@ -119,7 +119,9 @@ class Logprob(TokenLogprob):
 
 class _InferenceRequest(WireModel):
     model: str = ""
-    format: str | dict[str, Any] | None = None
+    # Any JSON value, as Go's json.RawMessage: "json" or a schema object is checked where it
+    # becomes a grammar, with Ollama's wording for anything else.
+    format: Any = None
     options: dict[str, Any] | None = None
     # Request flags and counts are strict, as Go's decoder is: `"stream": "yes"` or
     # `"top_logprobs": "3"` is a 400, not a silent coercion.
@@ -134,7 +136,7 @@ class _InferenceRequest(WireModel):
 
     @field_validator("format")
     @classmethod
-    def _empty_format_is_none(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+    def _empty_format_is_none(cls, v: Any) -> Any:
         return None if v in ("", {}) else v
 
 

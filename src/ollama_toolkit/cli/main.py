@@ -104,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Client(host) as client:
             return args.handler(client, args)
     except ResponseError as e:
-        render.error(e.error)
+        hint = " (set OLLAMA_API_KEY to a key the server accepts)" if e.status_code == 401 else ""
+        render.error(e.error + hint)
     except ConnectionError as e:
         render.error(str(e))
     except KeyboardInterrupt:

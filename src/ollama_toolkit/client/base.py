@@ -116,6 +116,15 @@ def resolve_host(host: str | config.HostURL | None) -> config.HostURL:
     return (config.parse_host(host) if host else config.host()).connectable()
 
 
+def auth_header(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """`Authorization: Bearer $OLLAMA_API_KEY`, unless the variable is unset or `headers` (the
+    caller's) has an Authorization header already, in any case."""
+    key = config.api_key()
+    if not key or any(name.lower() == "authorization" for name in headers or {}):
+        return {}
+    return {"Authorization": f"Bearer {key}"}
+
+
 def falls_back(error: ResponseError) -> bool:
     return error.status_code in FALLBACK_STATUS
 
@@ -135,6 +144,8 @@ class BaseClient(Generic[Http]):
     `retries`: a `RetryPolicy` or a number of retries for connection failures and 503 answers.
     `fallback_models`: models tried in order when the requested one is not found (404) or fails
     to load (500) before any output; the response's `model` field names the one that answered.
+    With OLLAMA_API_KEY set, requests carry `Authorization: Bearer <key>` unless `headers` has
+    an `Authorization` of its own (as the official `ollama` client does).
     Other keyword arguments (`timeout`, `headers`, `verify`, ...) go to the httpx client.
     """
 
@@ -167,6 +178,7 @@ class BaseClient(Generic[Http]):
                 "Content-Type": "application/json",
                 "Accept": "application/json",
                 "User-Agent": user_agent,
+                **auth_header(headers),
                 **(headers or {}),
             },
             **kwargs,

@@ -136,6 +136,21 @@ class Decoder:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    # Read from other threads (metrics): plain reads of what the loop keeps anyway, no lock;
+    # a value may be one step old.
+
+    @property
+    def slots_busy(self) -> int:
+        return sum(slot.req is not None for slot in self._slots)
+
+    @property
+    def kv_cells_used(self) -> int:
+        return sum(len(slot.cached) for slot in self._slots)
+
+    @property
+    def kv_cells_total(self) -> int:
+        return self.num_ctx * self.num_parallel
+
     def close(self) -> None:
         self._inbox.put(_STOP)
         self._thread.join()

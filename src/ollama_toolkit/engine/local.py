@@ -13,6 +13,7 @@ from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.decoder import Decoder, GenerationRequest
 from ollama_toolkit.engine.embedder import Embedder
 from ollama_toolkit.engine.grammar import grammar_for_format
+from ollama_toolkit.engine.observer import NO_OBSERVER, EngineObserver
 from ollama_toolkit.engine.runner import (
     DoneEvent,
     ErrorEvent,
@@ -27,8 +28,15 @@ from ollama_toolkit.engine.runner import (
 class LocalRunner:
     """A Runner on this process's llama.cpp (see engine/runner.py for the interface)."""
 
-    def __init__(self, spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        load: RunnerOptions,
+        num_parallel: int,
+        observer: EngineObserver = NO_OBSERVER,
+    ) -> None:
         self.spec = spec
+        self.observer = observer
         self.load_options = load
         self.decoder = Decoder(spec.path, load, num_parallel)
         self.model = self.decoder.model
@@ -81,10 +89,13 @@ class LocalRunner:
             self.decoder.submit(req)
             while True:
                 event = await events.get()
-                yield event
                 if isinstance(event, DoneEvent | ErrorEvent):
                     finished = True
+                    if isinstance(event, DoneEvent):
+                        self._report(event)
+                    yield event
                     return
+                yield event
         finally:
             if not finished:  # the consumer left early (client gone): free the slot now
                 req.cancelled = True
@@ -97,8 +108,34 @@ class LocalRunner:
             await asyncio.gather(*(asyncio.wrap_future(embedder.submit(t)) for t in inputs))
         )
 
+    def _report(self, done: DoneEvent) -> None:
+        self.observer.generation_done(
+            self.spec.name,
+            done.prompt_eval_count,
+            done.cached_count,
+            done.eval_count,
+            done.prompt_eval_ns / 1e9,
+            done.eval_ns / 1e9,
+        )
+
     def healthy(self) -> bool:
         return self.decoder.alive()
+
+    @property
+    def slots_busy(self) -> int:
+        return self.decoder.slots_busy
+
+    @property
+    def slots_total(self) -> int:
+        return self.decoder.num_parallel
+
+    @property
+    def kv_cells_used(self) -> int:
+        return self.decoder.kv_cells_used
+
+    @property
+    def kv_cells_total(self) -> int:
+        return self.decoder.kv_cells_total
 
     def close(self) -> None:
         if self._embedder is not None:

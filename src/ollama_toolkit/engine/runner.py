@@ -132,6 +132,29 @@ class Runner(Protocol):
         """Free the model; blocking (the scheduler calls it off the event loop)."""
         ...
 
+    # Read when metrics are scraped, from the event loop, while generations run: cheap reads of
+    # plain counts, maybe a step out of date, never a lock on the decoding path.
+
+    @property
+    def slots_busy(self) -> int:
+        """Slots running a request now (prefilling or generating)."""
+        ...
+
+    @property
+    def slots_total(self) -> int:
+        """Requests this runner can decode at once (OLLAMA_NUM_PARALLEL)."""
+        ...
+
+    @property
+    def kv_cells_used(self) -> int:
+        """KV-cache cells held: each slot's cached tokens, kept prefixes of idle slots too."""
+        ...
+
+    @property
+    def kv_cells_total(self) -> int:
+        """KV-cache cells the runner has (every slot's context)."""
+        ...
+
 
 RunnerFactory = Callable[[ModelSpec, RunnerOptions, int], Runner]
 """(model, resolved load-time options, slots) → a loaded Runner; blocking."""

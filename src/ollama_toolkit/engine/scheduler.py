@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from ollama_toolkit import config
 from ollama_toolkit.api.errors import ModelLoadFailed, OllamaError, server_busy
 from ollama_toolkit.api.options import Options, RunnerOptions
+from ollama_toolkit.engine.observer import NO_OBSERVER, EngineObserver, UnloadReason
 from ollama_toolkit.engine.runner import ModelSpec, Runner, RunnerFactory
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class Loaded:
     expires_at: float = math.inf  # wall clock (time.time()); inf while in use or pinned
     timer: asyncio.TimerHandle | None = None
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    unload_requested: bool = False  # unload_model() while in use: unloads when idle
 
     @property
     def key(self) -> str:
@@ -52,15 +55,24 @@ class Lease:
     load_ns: int
 
 
-def _local_runner(spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> Runner:
+def _local_runner(
+    spec: ModelSpec, load: RunnerOptions, num_parallel: int, observer: EngineObserver = NO_OBSERVER
+) -> Runner:
     from ollama_toolkit.engine.local import LocalRunner  # llama.cpp loads only when needed
 
-    return LocalRunner(spec, load, num_parallel)
+    return LocalRunner(spec, load, num_parallel, observer)
 
 
 class Scheduler:
-    def __init__(self, factory: RunnerFactory = _local_runner) -> None:
-        self._factory = factory
+    """`observer` hears of loads, unloads, refusals and (through the default factory's runners)
+    finished generations; a `factory` of one's own reports generations only if it is given the
+    observer itself."""
+
+    def __init__(
+        self, factory: RunnerFactory | None = None, observer: EngineObserver = NO_OBSERVER
+    ) -> None:
+        self.observer = observer
+        self._factory = factory or functools.partial(_local_runner, observer=observer)
         self._loaded: dict[str, Loaded] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending = 0
@@ -93,6 +105,7 @@ class Scheduler:
         self, spec: ModelSpec, opts: Options, keep_alive: float
     ) -> tuple[Loaded, int]:
         if self._pending >= self.max_queue:
+            self.observer.queue_rejected()
             raise server_busy()
         self._pending += 1
         try:
@@ -102,7 +115,7 @@ class Scheduler:
                 loaded = self._loaded.get(key)
                 if loaded and not loaded.runner.can_serve(opts.runner):
                     log.info("reloading %s: load options changed", spec.name)
-                    await self._unload(loaded, wait=True)
+                    await self._unload(loaded, "reload", wait=True)
                     loaded = None
                 load_ns = 0
                 if loaded is None:
@@ -110,7 +123,9 @@ class Scheduler:
                     t0 = time.perf_counter()
                     loaded = await self._load(spec, opts, keep_alive)
                     load_ns = int((time.perf_counter() - t0) * 1e9)
+                    self.observer.model_loaded(spec.name, load_ns / 1e9)
                 loaded.spec = spec
+                loaded.unload_requested = False
                 loaded.in_flight += 1
                 loaded.idle.clear()
                 loaded.keep_alive = keep_alive
@@ -149,7 +164,9 @@ class Scheduler:
     async def _expire(self, loaded: Loaded) -> None:
         if self._loaded.get(loaded.key) is loaded and loaded.in_flight == 0:
             log.info("unloading %s: keep_alive expired", loaded.spec.name)
-            await self._unload(loaded)
+            await self._unload(
+                loaded, "unload_request" if loaded.unload_requested else "keep_alive"
+            )
 
     async def unload_model(self, spec: ModelSpec) -> None:
         """Unload now if idle, else as soon as its in-flight requests finish (keep_alive 0)."""
@@ -157,8 +174,9 @@ class Scheduler:
         if loaded is None:
             return
         loaded.keep_alive = 0
+        loaded.unload_requested = True
         if loaded.in_flight == 0:
-            await self._unload(loaded)
+            await self._unload(loaded, "unload_request")
 
     async def _load(self, spec: ModelSpec, opts: Options, keep_alive: float) -> Loaded:
         load = opts.runner.resolved()
@@ -193,18 +211,21 @@ class Scheduler:
                 victim.spec.name,
                 self.max_loaded,
             )
-            await self._unload(victim)
+            await self._unload(victim, "lru")
 
-    async def _unload(self, loaded: Loaded, wait: bool = False) -> None:
+    async def _unload(self, loaded: Loaded, reason: UnloadReason, wait: bool = False) -> None:
         if wait and loaded.in_flight > 0:
             await loaded.idle.wait()
-        if self._loaded.get(loaded.key) is loaded:
+        removed = self._loaded.get(loaded.key) is loaded
+        if removed:
             del self._loaded[loaded.key]
         if loaded.timer:
             loaded.timer.cancel()
             loaded.timer = None
         await asyncio.get_running_loop().run_in_executor(None, loaded.runner.close)
+        if removed:  # counted once, should two paths unload the same model
+            self.observer.model_unloaded(loaded.spec.name, reason)
 
     async def shutdown(self) -> None:
         for loaded in list(self._loaded.values()):
-            await self._unload(loaded)
+            await self._unload(loaded, "shutdown")

@@ -17,9 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ollama_toolkit import config
 from ollama_toolkit.api.errors import OllamaError
 from ollama_toolkit.engine.scheduler import Scheduler
+from ollama_toolkit.server.auth import ApiKeyAuth, ApiKeys, reload_on_sighup
 from ollama_toolkit.server.errors import error_response, ollama_error
 from ollama_toolkit.server.guard import LocalGuard
+from ollama_toolkit.server.limits import BodyLimits
+from ollama_toolkit.server.metrics import Metrics, RequestMetrics
 from ollama_toolkit.server.prepare import ServerState
+from ollama_toolkit.server.request_log import RequestLog
+from ollama_toolkit.server.responses import Drain
 from ollama_toolkit.server.routes import add_routes
 from ollama_toolkit.store.bundled import ensure_bundled
 from ollama_toolkit.store.model import ModelCache
@@ -39,19 +44,35 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
             ensure_bundled(store)
         if not config.no_prune():
             store.prune_orphan_blobs()
-        app.state.ollama = ServerState(store=store, scheduler=Scheduler(), models=ModelCache(store))
+        scheduler = Scheduler(observer=metrics)  # made below
+        metrics.scheduler = scheduler  # its gauges are read from the scheduler when scraped
+        app.state.ollama = ServerState(store=store, scheduler=scheduler, models=ModelCache(store))
+        stop_reloading_keys = reload_on_sighup(api_keys)  # made below
         yield
+        stop_reloading_keys()
         await app.state.ollama.scheduler.shutdown()
 
     app = FastAPI(title="ollama-toolkit", version=__version__, lifespan=lifespan)
+    app.state.drain = Drain()  # stopped by serving.GracefulServer: open responses end
+    # Innermost: bodies are counted and timed as routes read them; a refusal (413, 408) passes
+    # every middleware above, so it is counted, logged and carries CORS headers.
+    app.add_middleware(
+        BodyLimits, max_bytes=config.max_body_bytes(), read_timeout_s=config.body_timeout()
+    )
+    # Inside CORS: preflights are answered before it, and a 401 gets CORS headers a page reads.
+    api_keys = ApiKeys.from_config()
+    app.add_middleware(ApiKeyAuth, keys=api_keys)
     app.add_middleware(
         CORSMiddleware,
         allow_origin_regex=_origins_regex(config.origins()),
         allow_methods=["*"],
         allow_headers=["*"],
     )
-    # Added last, so outermost: a foreign Host or Origin never reaches CORS or a route.
+    # Outside CORS and auth: a foreign Host or Origin never reaches CORS or a route.
     app.add_middleware(LocalGuard, bind_host=config.host().host, origins=config.origins())
+    # Added last, so outermost: every request is counted (and logged), refused ones too.
+    metrics = app.state.metrics = Metrics()
+    app.add_middleware(RequestMetrics, metrics=metrics, request_log=RequestLog.from_config())
 
     @app.exception_handler(OllamaError)
     async def _api_error(_request: Request, exc: OllamaError) -> Response:
@@ -86,7 +107,7 @@ def serve(host: config.HostURL | None = None) -> None:
     # Too late if llama.cpp is loaded already (the CLI sets it before importing this module),
     # but in time for whatever loads it lazily.
     config.set_openmp_defaults()
-    import uvicorn
+    from ollama_toolkit.server.serving import STARTUP_FAILURE, make_server
 
     bind = host or config.host()
     # The event loop and the runner threads share the GIL. After each llama_decode (which runs
@@ -99,10 +120,14 @@ def serve(host: config.HostURL | None = None) -> None:
     )
     settings = config.effective_settings()
     log.info("settings: %s", " ".join(f"{name}={value}" for name, value in settings.items()))
-    uvicorn.run(
-        create_app(),
+    app = create_app()
+    server = make_server(
+        app,
+        app.state.drain,
         host=bind.host,
         port=bind.port,
         log_level="debug" if config.debug() else "warning",
-        timeout_graceful_shutdown=5,
     )
+    server.run()  # returns once shut down (serving.py: SIGTERM's grace, then open streams end)
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

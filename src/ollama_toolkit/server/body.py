@@ -13,6 +13,12 @@ from ollama_toolkit.api.errors import InvalidRequest, missing_body
 
 T = TypeVar("T", bound=BaseModel)
 
+MAX_JSON_DEPTH = 100
+"""The deepest nesting of arrays and objects a request body may have. Go's decoder allows
+10,000; Python's decoder, and the code that walks a value after it (validation, templates,
+grammars), recurse, so the limit is far lower, yet far above what a schema or a tool needs."""
+_DEPTH_ERROR = f"invalid JSON in request body: exceeded max depth (limit {MAX_JSON_DEPTH})"
+
 _JSON_TYPES = {
     str: "string",
     bool: "bool",
@@ -47,7 +53,7 @@ def parse_body(raw: bytes, model: type[T]) -> T:
     except _Refused as e:
         raise InvalidRequest(str(e)) from None
     except RecursionError:
-        raise InvalidRequest("invalid JSON in request body: exceeded max depth") from None
+        raise InvalidRequest(_DEPTH_ERROR) from None
     except json.JSONDecodeError as e:
         raise InvalidRequest(
             f"invalid JSON in request body: {e.msg} (line {e.lineno} column {e.colno})"
@@ -56,6 +62,8 @@ def parse_body(raw: bytes, model: type[T]) -> T:
         raise InvalidRequest("invalid JSON in request body: not UTF-8") from None
     except ValueError:  # an integer literal of more digits than Python converts (4300)
         raise InvalidRequest("invalid JSON in request body: number too long") from None
+    if _too_deep(raw, data):
+        raise InvalidRequest(_DEPTH_ERROR)
     if _may_hold_surrogates(raw):
         _refuse_lone_surrogates(data)
     if not isinstance(data, dict):
@@ -87,6 +95,21 @@ def _finite_float(text: str) -> float:
         shown = text if len(text) <= 40 else text[:37] + "..."
         raise _Refused(f"json: cannot unmarshal number {shown} into Go value of type float64")
     return value
+
+
+def _too_deep(raw: bytes, data: Any) -> bool:
+    """Whether `data` nests deeper than MAX_JSON_DEPTH; only a body with more brackets than
+    that can, so almost every body is let through on a count of its bytes."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH or not isinstance(data, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        items = value.values() if isinstance(value, dict) else value
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    return False
 
 
 # A `\uD800`-`\uDFFF` escape: the only way an ASCII body can carry a UTF-16 surrogate.

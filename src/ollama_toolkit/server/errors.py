@@ -13,6 +13,7 @@ from ollama_toolkit.api.errors import (
     NotFound,
     OllamaError,
     QueueFull,
+    ShuttingDown,
 )
 
 # The first matching kind decides; anything else is the server's fault (500).
@@ -20,6 +21,7 @@ _STATUS: tuple[tuple[type[OllamaError], int], ...] = (
     (InvalidRequest, 400),
     (NotFound, 404),
     (QueueFull, 503),
+    (ShuttingDown, 503),
 )
 
 _OPENAI_TYPES = {400: "invalid_request_error", 404: "not_found_error"}

@@ -45,7 +45,7 @@ async def create(request: Request) -> Response:
     req = parse_body(await request.body(), CreateRequest)
     store = get_state(request).store
     plan = check_request(store, req)
-    return await respond(_create(store, plan), req.stream is not False, _last)
+    return await respond(_create(store, plan), req.stream is not False, _last, request)
 
 
 async def head_blob(request: Request, digest: str) -> Response:

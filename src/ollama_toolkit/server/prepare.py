@@ -14,11 +14,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ollama_toolkit import config
-from ollama_toolkit.api.errors import InvalidRequest, context_exceeded, model_not_found
+from ollama_toolkit.api.errors import (
+    InvalidRequest,
+    context_exceeded,
+    image_too_large,
+    images_too_large,
+    model_not_found,
+    too_many_stops,
+)
 from ollama_toolkit.api.options import Options, resolve_options
 from ollama_toolkit.api.types import ThinkValue
 from ollama_toolkit.engine.runner import ModelSpec
 from ollama_toolkit.engine.scheduler import Scheduler
+from ollama_toolkit.server.metrics import note_model
 from ollama_toolkit.store.model import Model, ModelCache
 from ollama_toolkit.store.store import Store
 
@@ -54,7 +62,18 @@ def prepare(
     """Look the model up and resolve the request's options (model params under the request's)
     and keep_alive; whatever is wrong is refused here, before any work."""
     model = find_model(state, name)
-    return Prepared(model, resolve_options(model.params, options), keep_alive_seconds(keep_alive))
+    resolved = resolve_options(model.params, options)
+    check_stops(options)
+    return Prepared(model, resolved, keep_alive_seconds(keep_alive))
+
+
+def check_stops(options: dict[str, Any] | None) -> None:
+    """A request sets at most OLLAMA_MAX_STOP_SEQUENCES stop strings: each is matched against
+    the text of every generated token. (A model's own, from its Modelfile, are not counted.)"""
+    stop = options.get("stop") if isinstance(options, dict) else None
+    limit = config.max_stop_sequences()
+    if isinstance(stop, list) and len(stop) > limit:
+        raise too_many_stops(len(stop), limit)
 
 
 def model_spec(model: Model) -> ModelSpec:
@@ -62,6 +81,7 @@ def model_spec(model: Model) -> ModelSpec:
 
 
 def find_model(state: ServerState, name: str) -> Model:
+    note_model(name)  # for the request log, found or not
     resolved = state.store.resolve_name(name) if name else None
     if resolved is None:
         raise model_not_found(name)
@@ -95,11 +115,20 @@ def think_level(think: ThinkValue | None) -> str:
 
 
 def check_images(images: list[str] | None) -> None:
+    """Each image is base64 of at most OLLAMA_MAX_IMAGE_BYTES, all of them together at most
+    OLLAMA_MAX_TOTAL_IMAGE_BYTES (decoded)."""
+    limit, total_limit = config.max_image_bytes(), config.max_total_image_bytes()
+    total = 0
     for i, image in enumerate(images or []):
         try:
-            base64.b64decode(image, validate=True)
+            size = len(base64.b64decode(image, validate=True))
         except (binascii.Error, ValueError):
             raise InvalidRequest(f"images[{i}] is not valid base64 data") from None
+        if size > limit:
+            raise image_too_large(i, size, limit)
+        total += size
+    if total > total_limit:
+        raise images_too_large(total, total_limit)
 
 
 def fit_context(tokens: list[int], opts: Options, num_ctx: int, truncate: bool) -> list[int]:

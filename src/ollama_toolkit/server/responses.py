@@ -1,4 +1,5 @@
-"""Turning handler output into HTTP: `{"error": ...}` bodies, NDJSON streams, one-object replies."""
+"""Turning handler output into HTTP: `{"error": ...}` bodies, NDJSON streams, one-object replies,
+and the end of those still open when the server stops (`Drain`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from ollama_toolkit.api.errors import OllamaError
+from ollama_toolkit.api.errors import OllamaError, server_shutting_down
 from ollama_toolkit.server.errors import error_response
 from ollama_toolkit.server.prepare import ServerState
 
@@ -26,6 +27,60 @@ _DISCONNECT_POLL_S = 0.25
 
 def get_state(request: Request) -> ServerState:
     return request.app.state.ollama
+
+
+class Drain:
+    """The responses in flight, as shutdown (server/serving.py) sees them.
+
+    Once `stop()` is called (SIGTERM's grace is over, or a second signal came), every stream
+    still open ends with its framing's error line, `{"error": "server shutting down"}` (an error
+    event on /v1), and every request still waiting for its first chunk, or folding a whole reply,
+    is answered 503 with that error. A stream waiting for its next chunk is interrupted
+    (cancelled inside the chunk generator, as a client that leaves cancels it: the generation
+    stops and its slot is freed); one busy writing ends right after that write.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._open: set[_Watch] = set()
+
+    def stop(self) -> None:
+        if not self.stopping:
+            self.stopping = True
+            for watch in list(self._open):
+                watch.stop()
+
+    def _watch(self) -> _Watch:
+        watch = _Watch(self.stopping)
+        self._open.add(watch)
+        return watch
+
+    def _close(self, watch: _Watch) -> None:
+        self._open.discard(watch)
+
+
+class _Watch:
+    """One open stream: the task writing it, and whether it waits for its next chunk now."""
+
+    def __init__(self, stopped: bool) -> None:
+        self.task = asyncio.current_task()
+        self.waiting = False
+        self.stopped = stopped
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.waiting and self.task is not None:
+            self.task.cancel()
+
+
+_NO_DRAIN = Drain()  # for responses made without a request: never stopped
+
+
+def get_drain(request: Request | None) -> Drain:
+    if request is None:
+        return _NO_DRAIN
+    drain: Drain | None = getattr(request.app.state, "drain", None)
+    return drain or _NO_DRAIN
 
 
 def _ndjson_line(item: BaseModel) -> bytes:
@@ -75,28 +130,48 @@ async def respond(
     The first chunk is awaited before the response starts, so a request refused before any
     output (bad input, unknown model, busy) is an ordinary HTTP error with its status code.
     While nothing has been sent, the client is watched: if it goes away, the work is cancelled
-    (its slot freed) instead of running to the end for nobody.
+    (its slot freed) instead of running to the end for nobody. When the server stops, what is
+    still running is ended as `Drain` says.
     """
+    drain = get_drain(request)
     try:
         if not stream:
-            parts = await _unless_disconnected(request, _collect(chunks))
+            parts = await _unless_disconnected(request, _collect(chunks), drain)
             return Response(framing.whole(fold(parts)), media_type="application/json")
-        first = await _unless_disconnected(request, anext(chunks))
+        first = await _unless_disconnected(request, anext(chunks), drain)
     except StopAsyncIteration:
         return error_response("no response", 500)
     except _ClientGone:
         await chunks.aclose()
         return Response(status_code=499)
+    except _Stopped:
+        await chunks.aclose()
+        raise server_shutting_down() from None
 
     async def body() -> AsyncIterator[bytes]:
-        yield framing.chunk(first)
+        watch = drain._watch()
         try:
-            async for chunk in chunks:
+            yield framing.chunk(first)
+            while not watch.stopped:
+                watch.waiting = True
+                try:
+                    chunk = await anext(chunks)
+                finally:
+                    watch.waiting = False
                 yield framing.chunk(chunk)
+            yield framing.error(server_shutting_down())
+        except StopAsyncIteration:
+            pass
         except OllamaError as e:
             # After streaming began the status is sent: the error is the stream's last piece.
             yield framing.error(e)
+        except asyncio.CancelledError:
+            if not watch.stopped:
+                raise  # the client left
+            _uncancel()
+            yield framing.error(server_shutting_down())
         finally:
+            drain._close(watch)
             await chunks.aclose()
 
     return StreamingResponse(
@@ -112,7 +187,11 @@ class _ClientGone(Exception):
     pass
 
 
-async def _unless_disconnected(request: Request | None, work: Awaitable[R]) -> R:
+class _Stopped(Exception):
+    """The server stopped (`Drain.stop`) before the response could start."""
+
+
+async def _unless_disconnected(request: Request | None, work: Awaitable[R], drain: Drain) -> R:
     if request is None:
         return await work
     task = asyncio.ensure_future(work)
@@ -120,11 +199,20 @@ async def _unless_disconnected(request: Request | None, work: Awaitable[R]) -> R
         done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
         if done:
             return task.result()
-        if await request.is_disconnected():
+        gone = await request.is_disconnected()
+        if gone or drain.stopping:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            raise _ClientGone
+            raise _ClientGone if gone else _Stopped
+
+
+def _uncancel() -> None:
+    """Forget a cancellation that was handled (Python 3.11+ counts them; structured code, such
+    as `asyncio.timeout`, in the rest of the task would take it for its own)."""
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        task.uncancel()
 
 
 class _ErrorLine(BaseModel):
