@@ -160,7 +160,7 @@ def test_a_cors_preflight_needs_no_key_and_a_refusal_carries_cors_headers(keyed)
         },
         timeout=30,
     )
-    assert preflight.status_code == 200
+    assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == origin
     assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
     refused = httpx.get(keyed.url + "/api/tags", headers={"Origin": origin}, timeout=30)

@@ -559,8 +559,12 @@ LOCAL_ORIGINS = tuple(
     f"{scheme}://{origin}{port}"
     for origin in ("localhost", "127.0.0.1", "0.0.0.0")
     for scheme, port in (("http", ""), ("https", ""), ("http", ":*"), ("https", ":*"))
-) + ("app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*")
-"""CORS origins always allowed, as in Ollama."""
+) + (
+    *("app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*"),
+    # Browser extensions (ollama#2335 and friends): a user installed them on purpose.
+    *("chrome-extension://*", "moz-extension://*", "safari-web-extension://*"),
+)
+"""CORS origins always allowed: Ollama's, and browser extensions'."""
 
 
 def origins() -> list[str]:

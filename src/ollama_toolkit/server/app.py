@@ -10,9 +10,10 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from ollama_toolkit import config
 from ollama_toolkit.api.errors import OllamaError
@@ -63,7 +64,7 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
     api_keys = ApiKeys.from_config()
     app.add_middleware(ApiKeyAuth, keys=api_keys)
     app.add_middleware(
-        CORSMiddleware,
+        _CORS,
         allow_origin_regex=_origins_regex(config.origins()),
         allow_methods=["*"],
         allow_headers=["*"],
@@ -93,6 +94,17 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
 
     add_routes(app)
     return app
+
+
+class _CORS(CORSMiddleware):
+    """Starlette's CORS, answering a good preflight 204 with no body, as Ollama (gin's cors)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 200:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        return Response(status_code=204, headers=headers)
 
 
 def _origins_regex(origins: list[str]) -> str:
