@@ -281,7 +281,6 @@ def test_no_key_reaches_the_server_log(keyed) -> None:
 # --- a keys file, re-read on SIGHUP ---------------------------------------------------------
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
 def test_keys_file_is_re_read_on_sighup(make_server, tmp_path) -> None:
     keys_file = tmp_path / "keys"
     keys_file.write_text(f"# the first key\n\n  {KEY}  \n# {OTHER_KEY}\n")

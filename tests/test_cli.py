@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from conftest import copy_store, free_port
 from ollama_toolkit import __version__
@@ -32,12 +31,6 @@ def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Complete
         text=True,
         timeout=300,
     )
-
-
-def has_route(server, method: str, path: str) -> bool:
-    """Whether the server implements a route yet (unknown routes answer Go's plain-text 404)."""
-    r = httpx.request(method, server.url + path, json={}, timeout=30)
-    return r.text != "404 page not found"
 
 
 def stop_pid_from(stderr: str) -> None:
@@ -142,8 +135,6 @@ def test_a_client_command_starts_a_server_when_none_answers(seeded_store, tmp_pa
 
 
 def test_cp_and_rm(server, model):
-    if not has_route(server, "POST", "/api/copy"):
-        pytest.skip("the server has no /api/copy yet")
     copied = cli(server.env, "cp", model, "my-copy:latest")
     assert copied.returncode == 0, copied.stderr
     assert copied.stdout.strip() == f"copied '{model}' to 'my-copy:latest'"
@@ -155,8 +146,6 @@ def test_cp_and_rm(server, model):
 
 
 def test_create_from_a_modelfile(server, model, tmp_path: Path):
-    if not has_route(server, "POST", "/api/create"):
-        pytest.skip("the server has no /api/create yet")
     modelfile = tmp_path / "Modelfile"
     modelfile.write_text(f'FROM {model}\nPARAMETER num_predict 4\nSYSTEM """Be brief."""\n')
     created = cli(server.env, "create", "brief:latest", "-f", str(modelfile))
@@ -207,7 +196,6 @@ class Terminal:
 
 
 def test_interactive_run_through_a_terminal(server, model):
-    chat = has_route(server, "POST", "/api/chat")
     term = Terminal([sys.executable, "-m", "ollama_toolkit", "run", model], server.env)
     try:
         term.expect(">>> ")
@@ -215,11 +203,10 @@ def test_interactive_run_through_a_terminal(server, model):
         assert "Set system message." in term.command("/set system Answer briefly.")
         assert "architecture" in term.command("/show info")
         assert "Unknown command '/nonsense'" in term.command("/nonsense")
-        if chat:
-            term.type('"""The sky')
-            term.expect("... ")
-            answer = term.command('is"""')
-            assert answer.strip() and "Error" not in answer
+        term.type('"""The sky')
+        term.expect("... ")
+        answer = term.command('is"""')
+        assert answer.strip() and "Error" not in answer
         assert "Cleared session context" in term.command("/clear")
         term.type("/bye")
         assert term.close() == 0
