@@ -118,6 +118,10 @@ def test_soak(make_server, model):
         lambda: f"threads: {threads(pid)} after the soak, {start_threads} before",
     )
     assert rss_kib(pid) <= start_rss * 1.10, (rss_kib(pid), start_rss)
+    print(  # the figures, for `pytest -s`
+        f"soak: threads {start_threads} -> {threads(pid)}, "
+        f"RSS {start_rss // 1024} -> {rss_kib(pid) // 1024} MiB"
+    )
 
     statuses = Counter((o.route, o.status) for o in outcomes)
     assert sum(n for (_, status), n in statuses.items() if status == 200) == REQUESTS * 4 // 5
