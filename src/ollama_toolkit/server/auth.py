@@ -31,20 +31,16 @@ import hmac
 import json
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ollama_toolkit import config
 from ollama_toolkit.api import openai as oai
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_ROUTES = frozenset(
     (method, path) for method in ("GET", "HEAD") for path in ("/", "/api/version", "/health")

@@ -20,16 +20,11 @@ import ipaddress
 import logging
 import re
 import socket
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Ollama's allowedHost: names under these top-level domains are local.
 _LOCAL_TLDS = (".localhost", ".local", ".internal")
