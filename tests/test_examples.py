@@ -60,10 +60,22 @@ def test_generate_example_json_format(server):
     assert result.returncode == 0, result.stderr
 
 
-def test_generate_example_falls_back_to_the_bundled_model(server, model):
+def test_generate_example_falls_back_to_the_bundled_chat_model(server, chat_model):
     result = example("generate_example", server.env, "--model", "nope:1b", *SHORT, *at(server))
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip() == f"note: 'nope:1b' is not available; '{model}' answered"
+    assert result.stderr.strip() == f"note: 'nope:1b' is not available; '{chat_model}' answered"
+
+
+def test_generate_example_falls_back_to_gemma_without_the_chat_model(
+    make_server, chat_model, model
+):
+    server = make_server(OLLAMA_TOOLKIT_NO_BUNDLED_MODEL="1")  # a deleted model stays deleted
+    deleted = httpx.request("DELETE", f"{server.url}/api/delete", json={"model": chat_model})
+    assert deleted.status_code == 200
+    result = example("generate_example", server.env, *SHORT, *at(server))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == f"note: '{chat_model}' is not available; '{model}' answered"
+    assert "generated tokens" in result.stdout
 
 
 def test_no_fallback_fails_with_one_line(server):
@@ -118,17 +130,17 @@ def test_structured_output_example_parses_into_the_schema(server):
 
 
 def test_async_example_answers_every_prompt(server):
-    args = ("The sky is", "Water is", "--num-predict", "4", *at(server))
+    args = ("Why is the sky blue?", "What is water?", "--num-predict", "4", *at(server))
     result = example("async_example", server.env, *args)
     assert result.returncode == 0, result.stderr
-    assert "--- The sky is" in result.stdout and "--- Water is" in result.stdout
+    assert "--- Why is the sky blue?" in result.stdout and "--- What is water?" in result.stdout
     assert "2 answers, 8 tokens" in result.stdout
 
 
-def test_list_models_example(server, model):
+def test_list_models_example(server, model, chat_model):
     result = example("list_models_example", server.env, *at(server))
     assert result.returncode == 0, result.stderr
-    assert "Models" in result.stdout and model in result.stdout
+    assert "Models" in result.stdout and model in result.stdout and chat_model in result.stdout
 
 
 def test_chat_example_answers_piped_messages(server):

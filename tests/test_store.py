@@ -6,8 +6,10 @@ package, and a check that a store is consistent (every manifest names whole, tru
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -15,17 +17,22 @@ import numpy as np
 import pytest
 from gguf import GGUFWriter
 
+from ollama_toolkit.store import bundled
+from ollama_toolkit.store.model import load_model
 from ollama_toolkit.store.names import InvalidNameError, ModelName
 from ollama_toolkit.store.store import (
     CONFIG_MEDIA_TYPE,
     MEDIA_MODEL,
+    MEDIA_PARAMS,
     MEDIA_SYSTEM,
+    MEDIA_TEMPLATE,
     BlobWriter,
     DigestError,
     Layer,
     Store,
     go_json,
 )
+from ollama_toolkit.template import named_template
 
 
 def write_tiny_gguf(
@@ -220,3 +227,52 @@ def test_names_that_could_leave_the_store_are_invalid(text: str):
 
 def _ds(layer: Layer) -> tuple[str, int]:
     return layer.digest, layer.size
+
+
+# --- the bundled chat model ------------------------------------------------------------------
+
+
+def test_the_chat_model_is_linked_in_with_the_chatml_template_and_its_stops(tmp_path: Path):
+    store = Store(tmp_path / "models")
+    name = bundled.ensure_smollm2(store)
+    assert name == ModelName.parse(bundled.CHAT_MODEL)
+    manifest = store.read_manifest(name)
+    assert [x.media_type for x in manifest.layers] == [MEDIA_MODEL, MEDIA_TEMPLATE, MEDIA_PARAMS]
+    blob = store.blob_path(manifest.layers[0].digest)
+    assert manifest.layers[0].digest == "sha256:" + bundled.SMOLLM2_SHA256
+    source = bundled._smollm2_file()
+    assert source is not None and os.path.samefile(blob, source)  # a link, no second copy
+    model = load_model(store, name)
+    assert model.template == named_template("chatml")[0]
+    assert model.params == {"num_predict": 512, "stop": ["<|im_start|>", "<|im_end|>"]}
+    assert model.architecture == "llama"
+    assert store.read_config(manifest)["file_type"] == "Q4_1"
+    assert_store_consistent(store.root)
+
+    # Registered already: nothing is written again.
+    before = {p: p.stat().st_mtime_ns for p in store.root.rglob("*")}
+    assert bundled.ensure_smollm2(store) == name
+    assert {p: p.stat().st_mtime_ns for p in store.root.rglob("*")} == before
+
+
+def test_the_chat_model_is_copied_where_it_cannot_be_linked(tmp_path: Path, monkeypatch):
+    def cross_device(*_args: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    store = Store(tmp_path / "models")
+    name = bundled.ensure_smollm2(store)
+    assert name is not None
+    blob = store.blob_path(store.read_manifest(name).layers[0].digest)
+    source = bundled._smollm2_file()
+    assert source is not None and not os.path.samefile(blob, source)
+    assert_store_consistent(store.root)
+
+
+def test_the_seeded_store_holds_both_bundled_models(seeded_store: Path):
+    store = Store(seeded_store)
+    names = {n.display() for n in store.iter_names()}
+    assert {bundled.CHAT_MODEL, bundled.BUNDLED_MODEL} <= names
+    assert bundled.ensure_bundled(store) == tuple(
+        ModelName.parse(n) for n in bundled.BUNDLED_MODELS
+    )

@@ -344,7 +344,7 @@ NO_BUNDLED_MODEL: Setting[bool] = Setting(
     "OLLAMA_TOOLKIT_NO_BUNDLED_MODEL",
     "false",
     _flag,
-    "do not register the bundled model in the store",
+    "do not register the bundled models (smollm2:135m, gemma3:270m-pt) in the store",
     show=_show_flag,
 )
 NOPRUNE: Setting[bool] = Setting(
@@ -593,7 +593,7 @@ def debug() -> bool:
 
 
 def no_bundled_model() -> bool:
-    """OLLAMA_TOOLKIT_NO_BUNDLED_MODEL: do not register the bundled model in the store."""
+    """OLLAMA_TOOLKIT_NO_BUNDLED_MODEL: do not register the bundled models in the store."""
     return NO_BUNDLED_MODEL.get()
 
 

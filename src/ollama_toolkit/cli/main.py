@@ -16,6 +16,7 @@ from ollama_toolkit.cli import models, render
 from ollama_toolkit.cli.run import run
 from ollama_toolkit.client import Client, ResponseError
 from ollama_toolkit.client.autostart import ensure_server
+from ollama_toolkit.store.bundled import CHAT_MODEL
 from ollama_toolkit.version import __version__
 
 Handler = Callable[[Client, argparse.Namespace], int]
@@ -51,7 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("run", run, "Run a model: answer PROMPT, or chat interactively")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        nargs="?",
+        default=CHAT_MODEL,
+        help=f"the model (default {CHAT_MODEL}, the bundled chat model)",
+    )
     p.add_argument("prompt", metavar="PROMPT", nargs="*", help="one-shot prompt")
     p.add_argument("--format", help='response format ("json" or a JSON schema)')
     p.add_argument("--keepalive", help="how long the model stays loaded (e.g. 5m, 0, -1)")

@@ -124,6 +124,7 @@ def show_progress(lines: Iterable[ProgressResponse]) -> None:
 def create(client: Client, args: argparse.Namespace) -> int:
     """Parse the Modelfile, upload the files it names as blobs, and ask the server to create."""
     from ollama_toolkit.store import modelfile
+    from ollama_toolkit.store.convert.source import ConvertError, model_files
 
     path = Path(args.file)
     fields: dict[str, Any] = {"files": {}, "adapters": {}, "parameters": {}, "messages": []}
@@ -134,10 +135,15 @@ def create(client: Client, args: argparse.Namespace) -> int:
             if not local.exists():
                 fields["from_"] = value
                 continue
-            files = sorted(local.glob("*.gguf")) if local.is_dir() else [local]
+            # A directory: its GGUF files, or a safetensors checkpoint's files (by relative name).
+            try:
+                files = model_files(local) if local.is_dir() else {local.name: local}
+            except ConvertError as e:
+                render.error(str(e))
+                return 1
             target = fields["adapters" if name == "adapter" else "files"]
-            for file in files:
-                target[file.name] = client.create_blob(file)
+            for file_name, file in files.items():
+                target[file_name] = client.create_blob(file)
         elif name in ("template", "system"):
             fields[name] = value
         elif name == "license":

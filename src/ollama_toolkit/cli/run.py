@@ -1,7 +1,8 @@
-"""`ollama-toolkit run MODEL [PROMPT]`: one answer, or an interactive session with history.
+"""`ollama-toolkit run [MODEL [PROMPT]]`: one answer, or an interactive session with history.
 
-One-shot prompts use /api/generate; the interactive session keeps its history as chat messages
-and uses /api/chat, as `ollama run` does.
+With no MODEL, the bundled chat model (`smollm2:135m`) answers. One-shot prompts (PROMPT, or
+text piped in) use /api/generate, which renders them through the model's template; the
+interactive session keeps its history as chat messages and uses /api/chat, as `ollama run` does.
 """
 
 from __future__ import annotations

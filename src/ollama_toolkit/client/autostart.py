@@ -20,7 +20,7 @@ from ollama_toolkit.client.base import resolve_host
 from ollama_toolkit.client.errors import ServerNotReachableError
 
 STARTUP_TIMEOUT_S = 180.0
-"""The first start sets up the bundled model (hundreds of MB reassembled): allow minutes."""
+"""The first start sets up the bundled models (hundreds of MB reassembled): allow minutes."""
 
 
 class ServerStartError(ConnectionError):

@@ -11,7 +11,7 @@ from typing import Any
 from ollama_toolkit.client import ResponseError
 from ollama_toolkit.client.autostart import ensure_server
 from ollama_toolkit.config import HostURL
-from ollama_toolkit.store.bundled import BUNDLED_MODEL
+from ollama_toolkit.store.bundled import BUNDLED_MODELS, CHAT_MODEL
 
 
 def parser(description: str, *, model: bool = True) -> argparse.ArgumentParser:
@@ -27,11 +27,12 @@ def parser(description: str, *, model: bool = True) -> argparse.ArgumentParser:
     )
     if not model:
         return p
-    p.add_argument("--model", default=BUNDLED_MODEL, help=f"model to use (default {BUNDLED_MODEL})")
+    p.add_argument("--model", default=CHAT_MODEL, help=f"model to use (default {CHAT_MODEL})")
     p.add_argument(
         "--no-fallback",
         action="store_true",
-        help=f"fail when the model is missing instead of falling back to {BUNDLED_MODEL}",
+        help="fail when the model is missing instead of falling back to the bundled models "
+        f"({', then '.join(BUNDLED_MODELS)})",
     )
     return p
 
@@ -42,7 +43,8 @@ def server(args: argparse.Namespace) -> HostURL:
 
 
 def fallback_models(args: argparse.Namespace) -> list[str]:
-    return [] if args.no_fallback else [BUNDLED_MODEL]
+    """The client's fallback chain: the bundled chat model, then the pretrained one."""
+    return [] if args.no_fallback else list(BUNDLED_MODELS)
 
 
 def options(args: argparse.Namespace, **names: str) -> dict[str, Any]:

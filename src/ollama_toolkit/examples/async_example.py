@@ -1,6 +1,6 @@
 """Several prompts at once with `AsyncClient`: the server decodes them together.
 
-python -m ollama_toolkit.examples.async_example "The sky is" "Water is" "Fire is"
+python -m ollama_toolkit.examples.async_example "Why is the sky blue?" "What is water?"
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from ollama_toolkit.client import AsyncClient
 from ollama_toolkit.config import HostURL
 from ollama_toolkit.examples import _common
 
-DEFAULT_PROMPTS = ["The sky is", "Water is", "Fire is"]
+DEFAULT_PROMPTS = ["Why is the sky blue?", "What is water made of?", "Why does fire burn?"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("Generate completions for several prompts concurrently.")
-    p.add_argument("prompts", nargs="*", default=DEFAULT_PROMPTS, help="prompts to complete")
+    p = _common.parser("Answer several prompts concurrently.")
+    p.add_argument("prompts", nargs="*", default=DEFAULT_PROMPTS, help="prompts to answer")
     p.add_argument("--num-predict", type=int, default=32, help="maximum tokens per answer")
     return p
 
@@ -39,7 +39,7 @@ def run_all(args: argparse.Namespace) -> int:
     responses = asyncio.run(complete_all(host, args))
     elapsed = time.perf_counter() - started
     for prompt, response in zip(args.prompts, responses, strict=True):
-        print(f"--- {prompt}\n{prompt}{response.response}\n")
+        print(f"--- {prompt}\n{response.response.strip()}\n")
     tokens = sum(r.eval_count or 0 for r in responses)
     print(f"{len(responses)} answers, {tokens} tokens in {elapsed:.2f} s")
     _common.note_fallback(args.model, responses[0].model)

@@ -1,6 +1,12 @@
-"""Generate a completion and show its statistics.
+"""Generate an answer and show its statistics.
 
 python -m ollama_toolkit.examples.generate_example --prompt "Explain AI ethics." --stream
+
+The default model is the bundled chat model, `smollm2:135m`: /api/generate renders the prompt
+through its ChatML template, so it answers rather than continues. The client's fallback chain
+tries `--model`, then `smollm2:135m`, then the pretrained `gemma3:270m-pt` (which continues the
+prompt as text), each when the one before is missing; a note on stderr says which answered.
+`--no-fallback` turns the chain off.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from ollama_toolkit.examples import _common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _common.parser("Generate a completion with a local model and print its statistics.")
+    p = _common.parser("Generate an answer with a local model and print its statistics.")
     p.add_argument("--prompt", default="Explain AI ethics.", help="the prompt")
     p.add_argument("--stream", action="store_true", help="print tokens as they are generated")
     p.add_argument("--system", help="system prompt")

@@ -3,7 +3,8 @@
     python -m ollama_toolkit.examples.structured_output_example --prompt "Describe Canada."
 
 The server constrains generation to the schema, so the text parses as long as `--num-predict`
-leaves room for it; a pretrained model's values may be odd, but their shape is guaranteed.
+leaves room for it; a model as small as the bundled ones may give odd values, but their shape
+is guaranteed.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Model names, manifests and blobs on disk (Ollama's layout), GGUF metadata, the bundled model."""
+"""Model names, manifests and blobs on disk (Ollama's layout), GGUF metadata, the bundled models."""

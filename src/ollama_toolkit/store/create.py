@@ -1,9 +1,12 @@
 """Creating a model (POST /api/create) as Ollama does.
 
-The layers come from a stored model (`from`) or from uploaded GGUF blobs (`files`); adapters,
-template, system, license, parameters and messages go on top, and the weights may be quantized.
-Every blob is written (atomically) before the manifest, which is written last: a crash at any
-point leaves either the old model or the new one, never a manifest naming a missing blob.
+The layers come from a stored model (`from`), from uploaded GGUF blobs (`files`), or from an
+uploaded Hugging Face safetensors checkpoint (`files` naming `*.safetensors`, `config.json`,
+`tokenizer.json` …), converted to a GGUF first (store/convert/); adapters, template, system,
+license, parameters and messages go on top, and the weights may be quantized. Every blob is
+written (atomically) before the manifest, which is written last: a crash at any point leaves
+either the old model or the new one, never a manifest naming a missing blob; a create that
+fails removes the blobs it wrote that nothing else uses.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from ollama_toolkit.api.errors import (
 )
 from ollama_toolkit.api.options import checked_value, option_field_type
 from ollama_toolkit.api.types import CreateRequest, ProgressResponse
-from ollama_toolkit.store import gguf_meta
+from ollama_toolkit.store import convert, gguf_meta
 from ollama_toolkit.store.modelfile import DEPRECATED_PARAMETERS, ModelfileError, parameter_value
 from ollama_toolkit.store.names import InvalidNameError, ModelName
 from ollama_toolkit.store.quantize import FLOAT_TYPES, quantization_type, quantize
@@ -137,15 +140,28 @@ def check_parameters(params: dict[str, Any]) -> dict[str, Any]:
 
 def create_model(store: Store, plan: CreatePlan, progress: Progress) -> None:
     """Build the layers, write the blobs, then the manifest; report progress as Ollama does."""
+    created: set[str] = set()
+    try:
+        _create_model(store, plan, progress, created)
+    except BaseException:
+        # Nothing half-written: the blobs this create wrote that no manifest uses go again.
+        store.remove_unused([Layer("", digest, 0) for digest in created])
+        raise
+
+
+def _create_model(store: Store, plan: CreatePlan, progress: Progress, created: set[str]) -> None:
     req = plan.request
     statuses: list[str] = []
     if plan.base is not None:
         layers, base_config = _layers_from_model(store, plan.base)
+    elif _is_checkpoint(req.files or {}):
+        layers, base_config = _converted_layers(
+            store, req.files or {}, plan.quantize, statuses, progress, created
+        )
     else:
         layers, base_config = _layers_from_files(store, req.files or {}, statuses, progress)
     if req.adapters:
         layers += _adapter_layers(store, req.adapters)
-    created: set[str] = set()
     if plan.quantize:
         i = next(i for i, x in enumerate(layers) if x.media_type == MEDIA_MODEL)
         before = layers[i].digest
@@ -253,6 +269,70 @@ def _layers_from_files(
             "(split GGUF files must be merged first)"
         )
     return layers + extra, {}
+
+
+def _is_checkpoint(files: dict[str, str]) -> bool:
+    """Whether `files` are a safetensors checkpoint (Ollama: any `.safetensors` name)."""
+    return any(name.endswith(".safetensors") for name in files)
+
+
+def _converted_layers(
+    store: Store,
+    files: dict[str, str],
+    quantize: str | None,
+    statuses: list[str],
+    progress: Progress,
+    created: set[str],
+) -> tuple[list[Layer], dict[str, Any]]:
+    """The GGUF converted from an uploaded checkpoint, written as a blob, and its template.
+
+    Everything but the weights is checked before the first progress line, so a bad checkpoint
+    (unsupported, incomplete, inconsistent, truncated) is a plain 400 and writes nothing.
+    """
+    paths = {}
+    for name, digest in files.items():
+        path = store.blob_path(digest)
+        if not path.is_file():
+            raise blob_not_uploaded(digest)
+        paths[name] = path
+    try:
+        conversion = convert.prepare(convert.Source(paths))
+    except convert.ConvertError as e:
+        raise InvalidRequest(str(e)) from None
+    except OSError as e:
+        raise InvalidRequest(f"cannot read the model's files: {e}") from None
+    progress(ProgressResponse(status="converting model"))
+    # A float type is written directly; a quantized one is made from F16 afterwards.
+    ftype = quantize if quantize in convert.OUTPUT_TYPES else "F16"
+    fd, tmp = tempfile.mkstemp(dir=store.blobs, prefix=".tmp-convert-")
+    os.close(fd)
+    target = Path(tmp)
+    try:
+        try:
+            conversion.write(target, ftype)
+        except convert.ConvertError as e:
+            raise InvalidRequest(str(e)) from None
+        digest = _file_digest(target)
+        if not store.has_blob(digest):
+            store.adopt_blob_file(target, digest)
+            created.add(digest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
+    path = store.blob_path(digest)
+    layers = [Layer(MEDIA_MODEL, digest, path.stat().st_size)]
+    kv = gguf_meta.read_metadata(path)[0]
+    return layers + _detected_template(store, kv, statuses), {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file just written, fsynced so that it can be adopted as a blob."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+        os.fsync(f.fileno())
+    return "sha256:" + h.hexdigest()
 
 
 def _media_type(kv: dict[str, Any]) -> str:
