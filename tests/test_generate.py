@@ -11,6 +11,11 @@ import pytest
 GREEDY = {"temperature": 0, "num_predict": 12}
 
 
+def running(server, model: str) -> list[dict]:
+    """The /api/ps entries of `model` (the session server may hold other models too)."""
+    return [m for m in httpx.get(f"{server.url}/api/ps").json()["models"] if m["name"] == model]
+
+
 def post(server, payload, timeout: float | httpx.Timeout = 120) -> httpx.Response:
     return httpx.post(f"{server.url}/api/generate", json=payload, timeout=timeout)
 
@@ -212,7 +217,7 @@ def test_empty_prompt_loads_and_keep_alive_zero_unloads(server, model):
     assert model in names
     unloaded = post(server, {"model": model, "keep_alive": 0}).json()
     assert unloaded["done_reason"] == "unload"
-    assert httpx.get(f"{server.url}/api/ps").json()["models"] == []
+    assert running(server, model) == []
 
 
 def test_keep_alive_zero_unloads_after_the_request(server, model):
@@ -227,7 +232,7 @@ def test_keep_alive_zero_unloads_after_the_request(server, model):
         },
     ).json()
     assert body["done"] is True
-    assert httpx.get(f"{server.url}/api/ps").json()["models"] == []
+    assert running(server, model) == []
 
 
 def test_ps_shows_expiry_and_context_length(server, model):
@@ -241,7 +246,7 @@ def test_ps_shows_expiry_and_context_length(server, model):
             "options": {"num_predict": 1},
         },
     )
-    (entry,) = httpx.get(f"{server.url}/api/ps").json()["models"]
+    (entry,) = running(server, model)
     assert entry["name"] == model
     assert entry["size"] > 100_000_000
     assert entry["context_length"] >= 2048
