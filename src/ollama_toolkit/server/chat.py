@@ -141,21 +141,32 @@ class _PromptJob:
     options: Options
     num_ctx: int
 
+    # The prompt whose length was last counted, and its tokens: the prompt that fits is the
+    # last one counted, so it is not tokenized a second time (seconds, for a huge prompt).
+    counted: tuple[str, list[int]] | None = None
+
     def render(self, messages: list[dict]) -> str:
         return chat_prompt(
             lambda kept: self.template.render(kept, self.req.tools, self.think),
             messages,
-            lambda prompt: len(self.runner.tokenize(prompt)),
+            self._count,
             self.num_ctx,
             self.req.truncate is not False,
         )
 
     def tokens(self, messages: list[dict]) -> tuple[str, list[int]]:
         prompt = self.render(messages)
-        tokens = self.runner.tokenize(prompt)
+        if self.counted is not None and self.counted[0] is prompt:
+            tokens = self.counted[1]
+        else:
+            tokens = self.runner.tokenize(prompt)
         return prompt, fit_context(
             tokens, self.options, self.num_ctx, self.req.truncate is not False
         )
+
+    def _count(self, prompt: str) -> int:
+        self.counted = (prompt, self.runner.tokenize(prompt))
+        return len(self.counted[1])
 
 
 def _check_capabilities(req: ChatRequest, caps: list[str]) -> ThinkValue | None:
