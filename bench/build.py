@@ -3,7 +3,8 @@
 The sdist of the exact llama-cpp-python release the project pins is downloaded once into
 bench/.build/ (git-ignored) and its vendored llama.cpp is built with cmake in Release mode, the
 way pip builds the bindings (GGML_NATIVE left at its default, so the same instruction sets).
-The build is cached: nothing runs when the binaries exist.
+The build is cached: nothing runs when the binaries exist, and only the missing ones are built
+when some are (a target added later builds in minutes, next to the ones already there).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 # The release the project pins (pyproject.toml), as installed: baselines build its vendored source.
 LLAMA_CPP_PYTHON_VERSION = importlib.metadata.version("llama-cpp-python")
 BUILD_DIR = Path(__file__).resolve().parent / ".build"
-TARGETS = ("llama-bench", "llama-batched-bench", "llama-server")
+TARGETS = ("llama-bench", "llama-batched-bench", "llama-server", "llama-mtmd-cli")
 _SDIST_NAME = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}"
 _SOURCE = BUILD_DIR / _SDIST_NAME / "vendor" / "llama.cpp"
 _CMAKE_BUILD = BUILD_DIR / "llama.cpp-build"
@@ -62,13 +63,14 @@ def _fetch_source(log: Path) -> None:
 
 
 def ensure_built(jobs: int = 2) -> float | None:
-    """Build the tools unless they exist; return the build's seconds, or None when cached."""
-    if all(binary(t).is_file() for t in TARGETS):
+    """Build the tools that do not exist yet; return the build's seconds, or None when cached."""
+    missing = [t for t in TARGETS if not binary(t).is_file()]
+    if not missing:
         return None
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     log = BUILD_DIR / "build.log"
     print(
-        f"building llama.cpp tools from llama-cpp-python {LLAMA_CPP_PYTHON_VERSION} "
+        f"building {', '.join(missing)} from llama-cpp-python {LLAMA_CPP_PYTHON_VERSION} "
         f"(one time, several minutes; log: {log})",
         file=sys.stderr,
         flush=True,
@@ -104,7 +106,7 @@ def ensure_built(jobs: int = 2) -> float | None:
             "-j",
             str(jobs),
             "--target",
-            *TARGETS,
+            *missing,
         ],
         log,
     )

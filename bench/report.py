@@ -104,6 +104,28 @@ ROWS = [
     Row("peak RSS, loaded + idle", "MiB", "mem_ours", "llama-cpp-python server", "mem_lcp"),
 ]
 
+# The image workload (bench/vision.py; `--only vision` runs these alone). A tiny projector: the
+# image path's overhead, not a vision encoder's speed.
+VISION_ROWS = [
+    Row(
+        "prompt with 1 image, prefill",
+        "ms",
+        "vision_ours",
+        "llama-mtmd-cli, same tokens",
+        "vision_base",
+        Target("<=", 1.0),
+    ),
+    Row(
+        "the image's share of it",
+        "ms",
+        "vision_share",
+        "mtmd: encode + image decode",
+        "vision_share_base",
+        ratio=False,
+    ),
+]
+ROWS += VISION_ROWS
+
 
 BUSY_WARNING = 0.2  # CPUs used by other processes above which a figure is suspect
 
@@ -120,6 +142,7 @@ def table(
     busy: dict[str, float],
     title: str,
     caption: str,
+    rows: list[Row] = ROWS,
 ) -> Table:
     """`busy`: per figure, the CPUs' worth of work other processes did while it was measured."""
     t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
@@ -138,7 +161,7 @@ def table(
     for name, justify in columns:
         t.add_column(name, justify=justify)
     noted: set[str] = set()
-    for row in ROWS:
+    for row in rows:
         ours, base = figures.get(row.ours), figures.get(row.baseline)
         ratio = ours / base if row.ratio and ours is not None and base else None
         met = row.target.met(ours, ratio) if row.target and ours is not None else None
@@ -180,5 +203,6 @@ def show(
     busy: dict[str, float],
     title: str,
     caption: str,
+    rows: list[Row] = ROWS,
 ) -> None:
-    Console(width=200).print(table(figures, notes, busy, title, caption))
+    Console(width=200).print(table(figures, notes, busy, title, caption, rows))

@@ -1,6 +1,6 @@
 """One command: our server against llama.cpp's tools and two peer servers, in one run.
 
-    .venv/bin/python -m bench.run [--quick] [--threads 2]
+    .venv/bin/python -m bench.run [--quick] [--threads 2] [--only vision]
 
 See bench/README.md for what each figure means. Exits 0 unless a step crashed; targets are
 reported as PASS/FAIL, never enforced.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
-from bench import baselines, servers
+from bench import baselines, servers, vision
 from bench.baselines import LlamaBench
 from bench.build import BUILD_DIR, LLAMA_CPP_PYTHON_VERSION, ensure_built
 from bench.cpu import OtherLoad
@@ -37,7 +37,7 @@ from bench.measure import (
     warm_up,
 )
 from bench.prompts import PromptFactory
-from bench.report import BUSY_WARNING, show
+from bench.report import BUSY_WARNING, ROWS, VISION_ROWS, show
 
 CLIENTS = 8
 GEN_TOKENS = 128  # single-stream generation (llama-bench tg128)
@@ -59,10 +59,12 @@ class Plan:
     rounds: int  # requests each of the 8 clients sends, one after another
     loads: int  # 8-client runs per server (median reported), each with prompts of its own
     staggered: int  # the same, for the staggered 8 clients
+    images: int  # llama-mtmd-cli runs, each next to one pair of our requests (median reported)
 
 
-FULL = Plan(reps=5, pairs=7, overhead_requests=20, rounds=3, loads=3, staggered=2)
-QUICK = Plan(reps=1, pairs=2, overhead_requests=8, rounds=1, loads=1, staggered=1)
+FULL = Plan(reps=5, pairs=7, overhead_requests=20, rounds=3, loads=3, staggered=2, images=9)
+QUICK = Plan(reps=1, pairs=2, overhead_requests=8, rounds=1, loads=1, staggered=1, images=3)
+WORKLOADS = ("vision",)  # what --only can pick
 
 
 class Run:
@@ -267,20 +269,9 @@ def llama_cpp_python(
             run.load("load_lcp", [lcp], False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 1.5 min)")
-    parser.add_argument("--threads", type=int, default=2, help="threads for every engine")
-    args = parser.parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    started = time.monotonic()
-
-    build_s = ensure_built()
-    if build_s is not None:
-        print(f"built llama.cpp tools in {build_s:.0f}s", file=sys.stderr)
-    gguf, models = bundled_gguf()
-    run = Run()
-    other = OtherLoad()
+def text_workloads(run: Run, gguf: Path, models: Path, threads: int, plan: Plan) -> None:
+    """Every workload on text prompts: llama-batched-bench, our server (with llama-bench and
+    llama-server next to it), llama-cpp-python's server."""
     pf = PromptFactory(gguf)
     try:
         # The same prompts for every server under the 8 clients, fresh ones for each run (a
@@ -297,25 +288,101 @@ def main(argv: list[str] | None = None) -> int:
         load_prompt = round(
             statistics.mean(pf.count(t.prompt) for x in loads for turns in x for t in turns)
         )
-        batched_bench(run, gguf, args.threads, load_prompt)
-        our_server(run, pf, gguf, models, args.threads, plan, loads, staggered)
-        llama_cpp_python(run, pf, gguf, args.threads, loads)
+        batched_bench(run, gguf, threads, load_prompt)
+        our_server(run, pf, gguf, models, threads, plan, loads, staggered)
+        llama_cpp_python(run, pf, gguf, threads, loads)
     finally:
         pf.close()
+
+
+def image_prefill(run: Run, gguf: Path, models: Path, threads: int, plan: Plan) -> None:
+    """A prompt with one image (bench/vision.py): each llama-mtmd-cli run is followed by one pair
+    of our requests, the prompt without the image and then with a new one, so both sides of a
+    pair see the same machine; our server (one slot) is idle while llama-mtmd-cli runs.
+
+    Until our server takes the image, its side fails (a 400, or an image ignored): the baseline's
+    runs still go on and are reported, and the step fails.
+    """
+    name = f"llama-mtmd-cli and our server: a prompt with an image, {plan.images} pairs"
+    with run.step(name), vision.assets() as assets, servers.ours(models, threads, 1) as srv:
+        base: list[vision.MtmdRun] = []
+        ours: list[vision.Pair] = []
+        failure: Exception | None = None
+        try:
+            vision.create_model(srv, gguf, assets.projector)
+            # Loads the model and its projector: not measured.
+            vision.pair(srv, assets.png(), assets.tokens_per_image)
+        except Exception as e:
+            failure = e
+        for _ in range(plan.images):
+            base.append(vision.run_mtmd_cli(gguf, assets.projector, assets.png_file(), threads))
+            if failure is None:
+                try:
+                    ours.append(vision.pair(srv, assets.png(), assets.tokens_per_image))
+                except Exception as e:
+                    failure = e
+        pairs = f"median of {len(base)} runs" + ", each paired with one of ours" * (failure is None)
+        run.figures["vision_base"] = median([b.prompt_eval_s * 1000 for b in base])
+        run.notes["vision_base"] = f"{base[0].prompt_tokens} prompt tokens; {pairs}"
+        run.figures["vision_share_base"] = median([b.image_s * 1000 for b in base])
+        run.notes["vision_share_base"] = (
+            f"encode {median([b.encode_s * 1000 for b in base]):.2f} ms"
+            f" + image decode {median([b.image_decode_s * 1000 for b in base]):.1f} ms"
+        )
+        if failure is not None:
+            raise failure
+        run.figures["vision_ours"] = median([p.with_image.prompt_eval_s * 1000 for p in ours])
+        run.notes["vision_ours"] = (
+            f"prompt_eval_count {ours[0].with_image.prompt_tokens}"
+            f" ({ours[0].without.prompt_tokens} without the image)"
+        )
+        run.figures["vision_share"] = median([p.image_s * 1000 for p in ours])
+        run.notes["vision_share"] = (
+            "prompt_eval_duration with the image − without it"
+            f" ({median([p.without.prompt_eval_s * 1000 for p in ours]):.1f} ms)"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 1.5 min)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every engine")
+    parser.add_argument(
+        "--only",
+        choices=WORKLOADS,
+        help="run only this workload: vision, a prompt with an image (about 10 s)",
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    started = time.monotonic()
+
+    build_s = ensure_built()
+    if build_s is not None:
+        print(f"built llama.cpp tools in {build_s:.0f}s", file=sys.stderr)
+    gguf, models = bundled_gguf()
+    run = Run()
+    other = OtherLoad()
+    if args.only == "vision":
+        image_prefill(run, gguf, models, args.threads, plan)
+        run.llama_cpp = vision.mtmd_build()
+    else:
+        text_workloads(run, gguf, models, args.threads, plan)
+        image_prefill(run, gguf, models, args.threads, plan)
 
     busy = other.cpus()
     if busy > BUSY_WARNING:
         print(f"warning: other processes kept {busy:.1f} CPUs busy during the run", file=sys.stderr)
     title = (
         f"ollama_toolkit vs llama.cpp {run.llama_cpp} from llama-cpp-python"
-        f" {LLAMA_CPP_PYTHON_VERSION}: {args.threads} threads, {CLIENTS} clients"
+        f" {LLAMA_CPP_PYTHON_VERSION}: {args.threads} threads"
+        + (f", {CLIENTS} clients" if args.only is None else f", only {args.only}")
     )
     caption = (
         f"{platform.machine()}, {os.cpu_count()} CPUs; GGUF {gguf}; "
         f"{'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f}s; "
         f"other processes' load during the run: {busy:.2f} CPUs"
     )
-    show(run.figures, run.notes, run.busy, title, caption)
+    show(run.figures, run.notes, run.busy, title, caption, VISION_ROWS if args.only else ROWS)
     if run.failed:
         print("failed steps: " + ", ".join(run.failed), file=sys.stderr)
     return 1 if run.failed else 0

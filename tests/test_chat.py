@@ -241,7 +241,7 @@ def test_a_long_conversation_drops_old_turns_but_keeps_the_system_message(server
 
     refused = post(server, {**payload, "truncate": False, "stream": False})
     assert refused.status_code == 400
-    assert "exceeds the context length (64 tokens)" in refused.json()["error"]
+    assert "exceeds the available context size (64 tokens)" in refused.json()["error"]
 
     answered = post(server, {**payload, "stream": False, "options": {"num_ctx": 64, **GREEDY}})
     assert answered.status_code == 200

@@ -71,6 +71,7 @@ ACCESSORS: list[tuple[Callable[[], Any], str, Any]] = [
     (config.pull_part_size, "OLLAMA_TOOLKIT_PULL_PART_SIZE", 100_000_000),
     (config.max_body_bytes, "OLLAMA_MAX_BODY_BYTES", 64 * 1024 * 1024),
     (config.max_image_bytes, "OLLAMA_MAX_IMAGE_BYTES", 20 * 1024 * 1024),
+    (config.max_image_pixels, "OLLAMA_MAX_IMAGE_PIXELS", 32_000_000),
     (config.max_total_image_bytes, "OLLAMA_MAX_TOTAL_IMAGE_BYTES", 50 * 1024 * 1024),
     (config.max_stop_sequences, "OLLAMA_MAX_STOP_SEQUENCES", 16),
     (config.max_connections, "OLLAMA_MAX_CONNECTIONS", 1024),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from greedy import assert_same_up_to_a_tie
 from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.decoder import Decoder, GenerationRequest
 from ollama_toolkit.engine.llama import ContextConfig, LlamaContext
@@ -17,10 +18,6 @@ from ollama_toolkit.store.bundled import BUNDLED_MODEL
 from ollama_toolkit.store.model import load_model
 from ollama_toolkit.store.names import ModelName
 from ollama_toolkit.store.store import Store
-
-# Batched and single-sequence decoding round differently (quantized matmuls over other batch
-# shapes): two candidates closer than this may swap. A mixed-up stream looks nothing like that.
-TIE_NATS = 0.25
 
 
 @pytest.fixture(scope="module")
@@ -94,21 +91,6 @@ def test_interleaved_streams_each_get_their_own_text(runner):
     together = [col.wait() for _, col in pairs]
     for a, t in zip(alone, together, strict=True):
         assert_same_up_to_a_tie(a, t)
-
-
-def assert_same_up_to_a_tie(one: tuple, other: tuple) -> None:
-    """Two greedy runs of one prompt give the same text, or part at a near-tie: in each run, the
-    token the other run chose is among its top candidates, within TIE_NATS of its best."""
-    (text_a, lp_a, _), (text_b, lp_b, _) = one, other
-    if text_a == text_b:
-        return
-    tokens_a = [e["token"] for e in lp_a]
-    tokens_b = [e["token"] for e in lp_b]
-    i = next(i for i, (a, b) in enumerate(zip(tokens_a, tokens_b, strict=False)) if a != b)
-    for run, other_choice in ((lp_a[i], tokens_b[i]), (lp_b[i], tokens_a[i])):
-        top = {e["token"]: e["logprob"] for e in run["top_logprobs"]}
-        assert other_choice in top, (text_a, text_b)
-        assert max(top.values()) - top[other_choice] < TIE_NATS, (text_a, text_b)
 
 
 def test_each_step_hands_its_events_over_in_one_post(runner):

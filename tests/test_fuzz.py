@@ -46,7 +46,20 @@ INFERENCE = {
     "/v1/chat/completions",
     "/v1/completions",
     "/v1/embeddings",
+    "/v1/responses",
+    "/v1/messages",
 }
+# The /v1 bodies' bounds on the tokens generated: 1 wherever a body has one. The routes in
+# CAPPED get theirs whenever they name the real model, too: Anthropic's requires one, and a
+# Response without one would run to the end of the context. Anthropic's examples without
+# messages get one (fuzzed ones are kept), so that some reach the model.
+OUTPUT_CAPS = {
+    "/v1/chat/completions": "max_tokens",
+    "/v1/completions": "max_tokens",
+    "/v1/messages": "max_tokens",
+    "/v1/responses": "max_output_tokens",
+}
+CAPPED = {"/v1/messages", "/v1/responses"}
 
 
 def prepared(case, n: int) -> None:
@@ -55,14 +68,19 @@ def prepared(case, n: int) -> None:
     body = case.body
     if not isinstance(body, dict):
         return
+    cap = OUTPUT_CAPS.get(case.path)
     if case.path in INFERENCE and n % 2:
         body["model"] = MODEL
         if body.get("options") is None:
             body["options"] = {}
+        if cap is not None and case.path in CAPPED:
+            body[cap] = 1
+        if case.path == "/v1/messages" and "messages" not in body:
+            body["messages"] = [{"role": "user", "content": "Hi"}]
     if isinstance(body.get("options"), dict):
         body["options"]["num_predict"] = 1
-    if case.path.startswith("/v1/") and "max_tokens" in body:
-        body["max_tokens"] = 1
+    if cap is not None and cap in body:
+        body[cap] = 1
 
 
 def test_no_generated_request_gets_a_server_error(fuzzed):

@@ -265,7 +265,7 @@ def test_truncate_false_refuses_a_prompt_longer_than_the_context(server, model):
         },
     )
     assert resp.status_code == 400
-    assert "context length" in resp.json()["error"]
+    assert "exceeds the available context size (256 tokens)" in resp.json()["error"]
 
 
 def test_long_prompt_is_truncated_by_default(server, model):

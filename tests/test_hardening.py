@@ -555,3 +555,21 @@ def test_prune_reads_every_manifest_and_stops_at_a_corrupt_one(tmp_path: Path):
     assert store.prune_orphan_blobs() == [orphan.digest]
     assert store.has_blob(kept.digest) and store.has_blob(config.digest)
     assert not store.has_blob(orphan.digest)
+
+
+def test_a_batch_smaller_than_the_slots_is_served_not_a_crash(make_server, model):
+    # llama.cpp aborts the whole process on a context whose batch is smaller than its sequences.
+    proc = make_server(OLLAMA_NUM_PARALLEL="4")
+    r = httpx.post(
+        proc.url + "/api/generate",
+        json={
+            "model": model,
+            "prompt": "Hello",
+            "options": {"num_batch": 1, "num_predict": 2},
+            "stream": False,
+        },
+        timeout=300,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["eval_count"] == 2
+    assert proc.proc.poll() is None

@@ -225,3 +225,93 @@ def test_busy_gauges_rejections_cancellation_bodies_and_rotation(make_server, mo
     wait_until(lambda: sum(e["route"] == "/api/version" for e in lines()) == 20, "lines lost")
     assert files[1].exists()
     assert sum(e["route"] == "/api/generate" for e in lines()) == 3
+
+
+def _sse_data(resp: httpx.Response) -> list[dict]:
+    return [json.loads(line[5:]) for line in resp.text.splitlines() if line.startswith("data:")]
+
+
+def test_anthropic_and_responses_generations_are_timed_and_their_text_logged(
+    make_server, chat_model, tmp_path
+):
+    log_path = tmp_path / "requests.log"
+    server = make_server(OLLAMA_REQUEST_LOG=str(log_path), OLLAMA_REQUEST_LOG_BODIES="1")
+    texts: list[str] = []  # what each answer carried, in the order sent
+
+    messages = {
+        "model": chat_model,
+        "max_tokens": 4,
+        "temperature": 0,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    whole = httpx.post(f"{server.url}/v1/messages", json=messages, timeout=300)
+    assert whole.status_code == 200, whole.text
+    blocks = whole.json()["content"] or []
+    texts.append("".join(b["text"] for b in blocks if b["type"] == "text"))
+    streamed = httpx.post(
+        f"{server.url}/v1/messages", json={**messages, "stream": True}, timeout=300
+    )
+    assert streamed.status_code == 200, streamed.text
+    texts.append(
+        "".join(
+            e["delta"]["text"]
+            for e in _sse_data(streamed)
+            if e["type"] == "content_block_delta" and e["delta"]["type"] == "text_delta"
+        )
+    )
+
+    responses = {
+        "model": chat_model,
+        "input": "Hi",
+        "instructions": "Be brief.",
+        "max_output_tokens": 4,
+        "temperature": 0,
+    }
+    whole = httpx.post(f"{server.url}/v1/responses", json=responses, timeout=300)
+    assert whole.status_code == 200, whole.text
+    texts.append(
+        "".join(
+            part["text"]
+            for item in whole.json()["output"]
+            if item["type"] == "message"
+            for part in item["content"]
+            if part["type"] == "output_text"
+        )
+    )
+    streamed = httpx.post(
+        f"{server.url}/v1/responses", json={**responses, "stream": True}, timeout=300
+    )
+    assert streamed.status_code == 200, streamed.text
+    events = _sse_data(streamed)
+    assert events[-1]["type"] in ("response.completed", "response.incomplete")
+    texts.append("".join(e["delta"] for e in events if e["type"] == "response.output_text.delta"))
+    assert all(texts), texts  # each answer carried text, or the log's copy would prove little
+
+    # Each of the four generations is timed to its first token, as /api/chat's are.
+    m = scrape(server)
+    ttft = "ollama_time_to_first_token_seconds_count"
+    assert value(m, ttft, route="/v1/messages") == 2
+    assert value(m, ttft, route="/v1/responses") == 2
+
+    # The log has their input and the text they answered: once, not repeated by the events
+    # that close a stream (`response.output_text.done`, `response.completed`).
+    routes = ("/v1/messages", "/v1/responses")
+
+    def generations() -> list[dict]:
+        entries = sorted(log_entries(log_path), key=lambda e: e["time"])
+        return [e for e in entries if e["route"] in routes]
+
+    wait_until(lambda: len(generations()) == 4, lambda: log_path.read_text())
+    logged = generations()
+    assert [(e["route"], e["status"]) for e in logged] == [
+        ("/v1/messages", 200),
+        ("/v1/messages", 200),
+        ("/v1/responses", 200),
+        ("/v1/responses", 200),
+    ]
+    assert [e["output"] for e in logged] == texts
+    for entry in logged[:2]:
+        assert entry["input"] == {"system": "Be brief.", "messages": messages["messages"]}
+    for entry in logged[2:]:
+        assert entry["input"] == {"input": "Hi", "instructions": "Be brief."}

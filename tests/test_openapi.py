@@ -21,6 +21,13 @@ STREAMS = {
     "/api/push": "application/x-ndjson",
     "/v1/chat/completions": "text/event-stream",
     "/v1/completions": "text/event-stream",
+    "/v1/responses": "text/event-stream",
+    "/v1/messages": "text/event-stream",
+}
+# The SSE streams of named events (`event: <type>` lines, no `data: [DONE]`), and their ends.
+NAMED_EVENTS = {
+    "/v1/responses": ("response.completed", "response.incomplete", "response.failed"),
+    "/v1/messages": ("message_stop", "error"),
 }
 
 
@@ -109,3 +116,37 @@ def test_answers_declare_their_streams_and_errors(document):
     assert error["properties"]["error"]["$ref"].endswith("/Error")
     tags = document["paths"]["/api/tags"]["get"]["responses"]["200"]["content"]
     assert "models" in _schema(document, tags["application/json"]["schema"])["properties"]
+
+
+def test_each_event_stream_is_described_as_it_is_framed(document):
+    for path, media in STREAMS.items():
+        if media != "text/event-stream":
+            continue
+        sse = document["paths"][path]["post"]["responses"]["200"]["content"][media]
+        description = sse["schema"]["description"]
+        if path in NAMED_EVENTS:
+            assert "then `data: [DONE]`" not in description, path
+            assert description.endswith("no `data: [DONE]`"), path
+            assert "`event: <type>`" in description, path
+            for name in NAMED_EVENTS[path]:
+                assert f"`{name}`" in description, (path, name)
+        else:  # OpenAI's chat and completions streams: data lines, then [DONE]
+            assert description == "`data: <chunk>` events, then `data: [DONE]`", path
+        event = _schema(document, sse["x-event-data"])
+        assert event, path
+
+
+def test_anthropic_s_route_documents_anthropic_s_errors(document):
+    responses = document["paths"]["/v1/messages"]["post"]["responses"]
+    for status in ("4XX", "5XX"):
+        error = _schema(document, responses[status]["content"]["application/json"]["schema"])
+        assert {"type", "error", "request_id"} <= set(error["properties"]), status
+        assert error["properties"]["type"]["const"] == "error"
+        inner = _schema(document, error["properties"]["error"])
+        assert set(inner["properties"]) == {"type", "message"}
+    # Its neighbours under /v1 keep OpenAI's error object.
+    for path in ("/v1/responses", "/v1/chat/completions"):
+        responses = document["paths"][path]["post"]["responses"]
+        error = _schema(document, responses["4XX"]["content"]["application/json"]["schema"])
+        assert set(error["properties"]) == {"error"}, path
+        assert error["properties"]["error"]["$ref"].endswith("/Error"), path

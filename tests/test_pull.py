@@ -28,6 +28,7 @@ import pytest
 from conftest import copy_store, free_port, start_server
 from ollama_toolkit.store.pull import RegistryModel
 from test_store import assert_store_consistent, manifest_files, write_tiny_gguf
+from tiny_projector import write_tiny_projector
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 _ROUTE = re.compile(r"/v2/([^/]+)/([^/]+)/(manifests|blobs)/([^/]+)")
@@ -380,6 +381,29 @@ def test_push_then_pull_back(server, registry, tmp_path: Path):
         assert client.show(name).modelfile.count('SYSTEM """Be brief."""') == 1
     finally:
         client.delete(name)
+
+
+def test_a_pulled_projector_layer_makes_a_vision_model(server, registry, tmp_path: Path):
+    seed = zlib.crc32(b"vision")
+    gguf = write_tiny_gguf(tmp_path / "v.gguf", seed=seed).read_bytes()
+    projector = write_tiny_projector(tmp_path / "mmproj.gguf").read_bytes()
+    registry.add_model(
+        "library/seeing:latest",
+        [
+            ("application/vnd.ollama.image.model", gguf),
+            ("application/vnd.ollama.image.projector", projector),
+        ],
+    )
+    name = f"{registry.host}/library/seeing:latest"
+    client = ollama.Client(host=server.url)
+    assert client.pull(name, insecure=True).status == "success"
+    try:
+        assert "vision" in client.show(name).capabilities
+        shown = httpx.post(server.url + "/api/show", json={"model": name}).json()
+        assert shown["projector_info"]["general.architecture"] == "clip"
+    finally:
+        client.delete(name)
+    assert_store_consistent(server.models_dir)
 
 
 def test_a_pull_killed_mid_transfer_resumes_where_it_stopped(

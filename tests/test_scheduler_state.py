@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ollama_toolkit.api.errors import ModelLoadFailed, QueueFull
+from ollama_toolkit.api.errors import InvalidRequest, ModelLoadFailed, QueueFull
 from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.runner import (
     DoneEvent,
     Event,
     GenerateParams,
+    ImageInput,
     ModelSpec,
+    PromptChunk,
     TokenChunk,
     TokenEvent,
     Vocab,
@@ -50,6 +52,11 @@ class FakeRunner:
 
     def detokenize(self, tokens: list[int]) -> str:
         return "".join(map(chr, tokens))
+
+    vision = False
+
+    def image_prompt(self, image: ImageInput) -> list[PromptChunk]:
+        raise InvalidRequest(f'"{self.spec.name}" does not support images')
 
     def context_size(self, options: Options) -> int:
         return min(options.runner.num_ctx or self.num_ctx, self.num_ctx)

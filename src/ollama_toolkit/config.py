@@ -29,6 +29,8 @@ MIB = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 64 * MIB
 DEFAULT_MAX_IMAGE_BYTES = 20 * MIB
 DEFAULT_MAX_TOTAL_IMAGE_BYTES = 50 * MIB
+# A 32-megapixel photo decodes to 96 MB of RGB; vision encoders resize to under a megapixel.
+DEFAULT_MAX_IMAGE_PIXELS = 32_000_000
 DEFAULT_MAX_STOP_SEQUENCES = 16
 DEFAULT_MAX_CONNECTIONS = 1024
 DEFAULT_REQUEST_LOG_MAX_BYTES = 100 * 1000 * 1000
@@ -399,6 +401,12 @@ MAX_TOTAL_IMAGE_BYTES: Setting[int] = Setting(
     _positive_int,
     "largest total of all the images (decoded bytes) of one request; larger: 400",
 )
+MAX_IMAGE_PIXELS: Setting[int] = Setting(
+    "OLLAMA_MAX_IMAGE_PIXELS",
+    str(DEFAULT_MAX_IMAGE_PIXELS),
+    _positive_int,
+    "largest image (width times height, read from its header) a request may carry; larger: 400",
+)
 MAX_STOP_SEQUENCES: Setting[int] = Setting(
     "OLLAMA_MAX_STOP_SEQUENCES",
     str(DEFAULT_MAX_STOP_SEQUENCES),
@@ -473,6 +481,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     MAX_BODY_BYTES,
     MAX_IMAGE_BYTES,
     MAX_TOTAL_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
     MAX_STOP_SEQUENCES,
     MAX_CONNECTIONS,
     IDLE_TIMEOUT,
@@ -631,6 +640,11 @@ def max_body_bytes() -> int:
 def max_image_bytes() -> int:
     """OLLAMA_MAX_IMAGE_BYTES: the largest image of a request, decoded (20 MiB)."""
     return MAX_IMAGE_BYTES.get()
+
+
+def max_image_pixels() -> int:
+    """OLLAMA_MAX_IMAGE_PIXELS: the most pixels an image of a request may have (32 million)."""
+    return MAX_IMAGE_PIXELS.get()
 
 
 def max_total_image_bytes() -> int:

@@ -7,6 +7,8 @@ place (`server/errors.py`): Ollama's `{"error": ...}` on /api, OpenAI's error ob
 
 from __future__ import annotations
 
+import json
+
 
 class OllamaError(Exception):
     """A failure a client is told about, with Ollama's wording in `message`."""
@@ -69,6 +71,27 @@ def does_not_support(name: str, capability: str) -> OllamaError:
     return InvalidRequest(f'"{name}" does not support {capability}')
 
 
+def lacks_capability(full_name: str, capability: str) -> OllamaError:
+    # Ollama's CheckCapabilities error for a capability a request needs (`insert` for a
+    # suffix, `tools`): the model's full name, unquoted, as the scheduler words it.
+    return InvalidRequest(f"{full_name} does not support {capability}")
+
+
+def invalid_think_value(value: str) -> OllamaError:
+    # api.ThinkValue.UnmarshalJSON, for a string that is not a level (Go's %q, near enough).
+    return InvalidRequest(
+        f"invalid think value: {json.dumps(value, ensure_ascii=False)} "
+        '(must be "high", "medium", "low", "max", true, or false)'
+    )
+
+
+def invalid_think_type() -> OllamaError:
+    # api.ThinkValue.UnmarshalJSON, for a JSON value that is neither a bool nor a string.
+    return InvalidRequest(
+        'think must be a boolean or string ("high", "medium", "low", "max", true, or false)'
+    )
+
+
 def raw_with_template() -> OllamaError:
     return InvalidRequest("raw mode does not support template, system, or context")
 
@@ -106,9 +129,18 @@ def option_range(key: str, least: int, most: int) -> OllamaError:
 
 
 def context_exceeded(n_tokens: int, num_ctx: int) -> OllamaError:
-    return InputTooLong(
-        f"the input length ({n_tokens} tokens) exceeds the context length ({num_ctx} tokens)"
-    )
+    # With truncate=false Ollama hands the prompt to llama-server, which refuses it; Ollama
+    # relays llama-server's error body as its message, verbatim: clients read the counts
+    # (`n_prompt_tokens`, `n_ctx`) and the type out of it.
+    error = {
+        "code": 400,
+        "message": f"request ({n_tokens} tokens) exceeds the available context size "
+        f"({num_ctx} tokens), try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": n_tokens,
+        "n_ctx": num_ctx,
+    }
+    return InputTooLong(json.dumps({"error": error}, separators=(",", ":")))
 
 
 # --- model management -------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from ollama_toolkit.api.errors import invalid_think_type, invalid_think_value
+
 
 class WireModel(BaseModel):
     """Base of every wire type: attribute and mapping access, lenient about unknown fields."""
@@ -59,6 +61,7 @@ Duration = float | str
 """keep_alive on the wire: seconds as a number, or a Go duration string such as "5m"."""
 
 ThinkValue = bool | Literal["high", "medium", "low", "max"]
+THINK_LEVELS = ("high", "medium", "low", "max")
 
 
 # --- messages and tools -----------------------------------------------------------------------
@@ -138,6 +141,16 @@ class _InferenceRequest(WireModel):
     @classmethod
     def _empty_format_is_none(cls, v: Any) -> Any:
         return None if v in ("", {}) else v
+
+    @field_validator("think", mode="before")
+    @classmethod
+    def _think_as_ollama_reads_it(cls, v: Any) -> Any:
+        # Ollama's ThinkValue.UnmarshalJSON: a JSON bool, or one of the levels; anything else
+        # (`"true"`, `1`) is refused with its wording, not coerced. Raised as is, not as a
+        # pydantic error, so the client reads Ollama's message.
+        if v is None or isinstance(v, bool) or v in THINK_LEVELS:
+            return v
+        raise invalid_think_value(v) if isinstance(v, str) else invalid_think_type()
 
 
 class GenerateRequest(_InferenceRequest):
@@ -243,6 +256,10 @@ class ModelDetails(WireModel):
     families: list[str] | None = None
     parameter_size: str = ""
     quantization_level: str = ""
+    # Only /api/tags fills these (from the GGUF's `<arch>.context_length` and
+    # `.embedding_length`), as Ollama does; omitted when unknown.
+    context_length: int | None = None
+    embedding_length: int | None = None
 
 
 class ListModelResponse(WireModel):
@@ -252,6 +269,7 @@ class ListModelResponse(WireModel):
     size: int
     digest: str
     details: ModelDetails = Field(default_factory=ModelDetails)
+    capabilities: list[str] | None = None
 
 
 class ListResponse(WireModel):
@@ -282,6 +300,14 @@ class ShowRequest(WireModel):
     options: dict[str, Any] | None = None
 
 
+class Tensor(WireModel):
+    """One tensor of a model's GGUF, as /api/show lists it: its type is ggml's name (`Q4_K`)."""
+
+    name: str
+    type: str
+    shape: list[int]
+
+
 class ShowResponse(WireModel):
     license: str | None = None
     modelfile: str | None = None
@@ -292,6 +318,7 @@ class ShowResponse(WireModel):
     messages: list[Message] | None = None
     model_info: dict[str, Any] = Field(default_factory=dict)
     projector_info: dict[str, Any] | None = None
+    tensors: list[Tensor] | None = None
     capabilities: list[str] | None = None
     modified_at: str | None = None
 
@@ -380,6 +407,7 @@ __all__ = [
     "ProcessResponse",
     "ShowRequest",
     "ShowResponse",
+    "Tensor",
     "CreateRequest",
     "CopyRequest",
     "DeleteRequest",
@@ -391,6 +419,7 @@ __all__ = [
     "ErrorResponse",
     "Duration",
     "ThinkValue",
+    "THINK_LEVELS",
     "now_utc",
     "rfc3339",
 ]

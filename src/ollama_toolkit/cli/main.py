@@ -59,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=CHAT_MODEL,
         help=f"the model (default {CHAT_MODEL}, the bundled chat model)",
     )
-    p.add_argument("prompt", metavar="PROMPT", nargs="*", help="one-shot prompt")
+    p.add_argument(
+        "prompt",
+        metavar="PROMPT",
+        nargs="*",
+        help="one-shot prompt; image files among its words (./photo.jpg) or paths in it"
+        " (.jpg, .jpeg, .png, .webp) are sent with it",
+    )
     p.add_argument("--format", help='response format ("json" or a JSON schema)')
     p.add_argument("--keepalive", help="how long the model stays loaded (e.g. 5m, 0, -1)")
     p.add_argument("--verbose", action="store_true", help="show timings for each response")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -31,18 +32,40 @@ def wire(wire_type: type[WireModel], /, **fields: Any) -> dict[str, Any]:
     )
 
 
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
 def encode_image(image: Image) -> str:
-    """Base64 text for an image given as bytes, a file path, or base64 text already."""
+    """Base64 text for an image given as bytes, a file path, or base64 text already.
+
+    As the official client's `Image`: a `Path` is read; a string is read when it names an
+    existing file, and is otherwise sent as base64 once it decodes as such. A missing file (a
+    `Path`, or a string ending in .png, .jpg, .jpeg or .webp) and text that is no base64 raise
+    `ValueError`, as the official client's do.
+    """
     if isinstance(image, bytes):
         return base64.b64encode(image).decode()
+    if isinstance(image, Path):
+        try:
+            return base64.b64encode(image.read_bytes()).decode()
+        except FileNotFoundError:
+            raise ValueError(f"File {image} does not exist") from None
     path = Path(image)
     try:
-        is_file = len(str(image)) < 4096 and path.is_file()
-    except OSError:
+        is_file = len(image) < 4096 and path.is_file()
+    except (OSError, ValueError):
         is_file = False
     if is_file:
         return base64.b64encode(path.read_bytes()).decode()
-    return str(image)
+    if image.lower().endswith(_IMAGE_SUFFIXES):
+        raise ValueError(f"File {image} does not exist")
+    try:
+        base64.b64decode(image)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "Invalid image data, expected base64 string or path to image file"
+        ) from None
+    return image
 
 
 def messages(items: Sequence[Mapping[str, Any] | BaseModel] | None) -> list[dict[str, Any]]:

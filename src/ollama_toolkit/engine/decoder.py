@@ -13,6 +13,7 @@ and the runner would then wait for the GIL on its next call into llama.cpp.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import queue
 import threading
@@ -21,24 +22,39 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.grammar import JsonEnd
 from ollama_toolkit.engine.llama import ContextConfig, LlamaContext, LlamaModel
-from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, Event, TokenEvent
+from ollama_toolkit.engine.runner import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    ImageChunk,
+    TokenEvent,
+    image_cell,
+)
 from ollama_toolkit.engine.sampling import GrammarError, Sampler
 from ollama_toolkit.engine.textstream import TextStream
+
+if TYPE_CHECKING:
+    from ollama_toolkit.engine.vision import Projector
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class GenerationRequest:
-    tokens: list[int]
+    tokens: list[int]  # images as their placeholders (engine/runner.py)
     options: Options
     num_ctx: int
+    # The images of the prompt by the offset in `tokens` where each starts, and those offsets
+    # in order.
+    images: dict[int, ImageChunk] = field(default_factory=dict)
+    image_starts: list[int] = field(default_factory=list)
     grammar: str | None = None
     json_end: bool = False
     shift: bool = True
@@ -84,6 +100,15 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return i
 
 
+def _whole_images(tokens: list[int], n: int) -> int:
+    """`n`, or less so that the first `n` tokens do not end inside an image."""
+    if n < len(tokens):
+        cell = image_cell(tokens[n])
+        if cell > 0:
+            return n - cell
+    return n
+
+
 _STOP = object()
 
 # After a request's first token, the runner waits this long before the next decode (see _step).
@@ -100,22 +125,41 @@ class Decoder:
     capped at the model's training context.
     """
 
-    def __init__(self, model_path: Path, load: RunnerOptions, num_parallel: int):
+    def __init__(
+        self,
+        model_path: Path,
+        load: RunnerOptions,
+        num_parallel: int,
+        projector_path: Path | None = None,
+    ):
         self.model = LlamaModel(model_path, use_mmap=load.use_mmap)
+        self.projector: Projector | None = None
         try:
             train = self.model.n_ctx_train
             n_ctx_slot = min(load.num_ctx, train) if train else load.num_ctx
+            # A batch never needs more cells than the whole context holds, and holds at least
+            # the next token of every slot (llama.cpp aborts the process on a context whose
+            # batch is smaller than its sequences).
+            n_batch = max(min(load.num_batch, n_ctx_slot * num_parallel), num_parallel)
             self.ctx = LlamaContext(
                 self.model,
                 ContextConfig(
                     n_ctx=n_ctx_slot * num_parallel,
                     n_seq_max=num_parallel,
-                    # A batch never needs more cells than the whole context holds.
-                    n_batch=min(load.num_batch, n_ctx_slot * num_parallel),
+                    n_batch=n_batch,
                     n_threads=load.num_thread,
+                    # An image is decoded in one ubatch (see engine/vision.py): as large as
+                    # the batch, so images up to num_batch cells.
+                    n_ubatch=n_batch if projector_path is not None else None,
                 ),
             )
+            if projector_path is not None:
+                from ollama_toolkit.engine.vision import Projector
+
+                self.projector = Projector(projector_path, self.model, load.num_thread, n_batch)
         except Exception:
+            if hasattr(self, "ctx"):
+                self.ctx.close()
             self.model.close()
             raise
         self.num_ctx = n_ctx_slot
@@ -157,6 +201,8 @@ class Decoder:
         for slot in self._slots:
             if slot.sampler:
                 slot.sampler.close()
+        if self.projector is not None:
+            self.projector.close()
         self.ctx.close()
         self.model.close()
 
@@ -246,10 +292,10 @@ class Decoder:
         limit = len(tokens) - 1  # the last prompt token is decoded again for its logits
         if donor is not slot and shared - own >= _MIN_SHARED_PREFIX:
             self.ctx.seq_rm(slot.seq, -1, -1)
-            n = min(shared, limit)
+            n = _whole_images(tokens, min(shared, limit))
             self.ctx.seq_cp(donor.seq, slot.seq, 0, n)
             return n
-        n = min(own, limit)
+        n = _whole_images(tokens, min(own, limit))
         if not self.ctx.seq_rm(slot.seq, n, -1):
             self.ctx.seq_rm(slot.seq, -1, -1)
             return 0
@@ -268,7 +314,8 @@ class Decoder:
         slot.req = req
         slot.sampler = sampler
         if sampler.last_n > 0:
-            sampler.accept_prompt(req.tokens[-sampler.last_n :])
+            recent = req.tokens[-sampler.last_n :]
+            sampler.accept_prompt([t for t in recent if t >= 0] if req.images else recent)
         slot.stream = TextStream(req.options.stop)
         slot.json = JsonEnd() if req.json_end else None
         slot.generated = []
@@ -292,6 +339,7 @@ class Decoder:
 
     def _step(self) -> None:
         ctx = self.ctx
+        self._prefill_image()
         ctx.batch_clear()
         budget = ctx.cfg.n_batch
         outputs: list[tuple[_Slot, int]] = []
@@ -304,9 +352,17 @@ class Decoder:
         for slot in self._slots:
             if budget <= 0:
                 break
-            if slot.req is None or not slot.pending:
+            req = slot.req
+            if req is None or not slot.pending:
                 continue
-            chunk = slot.pending[:budget]
+            take = budget
+            if req.images:  # text up to the next image, which is decoded on its own
+                i = bisect.bisect_left(req.image_starts, slot.n_past)
+                if i < len(req.image_starts):
+                    take = min(take, req.image_starts[i] - slot.n_past)
+                if take <= 0:
+                    continue
+            chunk = slot.pending[:take]
             done = len(chunk) == len(slot.pending)
             index = ctx.batch_add(chunk, slot.n_past, slot.seq, done)
             slot.cached.extend(chunk)
@@ -315,6 +371,8 @@ class Decoder:
             if done:
                 outputs.append((slot, index))
         self._flush()  # the last step's events, while llama_decode runs without the GIL
+        if not ctx.n_tokens:  # only an image this step (or its request failed)
+            return
         rc = ctx.decode()
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
@@ -333,6 +391,32 @@ class Decoder:
             # them all, and under load throughput matters more than one request's first token.
             self._flush()
             time.sleep(_FIRST_TOKEN_PAUSE_S)
+
+    def _prefill_image(self) -> None:
+        """Decode the image that the first prefilling slot has reached, if any: one image a
+        step, so that generating slots advance between images. A failure fails that request
+        only."""
+        for slot in self._slots:
+            req = slot.req
+            if req is None or not slot.pending or not req.images:
+                continue
+            image = req.images.get(slot.n_past)
+            if image is None:
+                continue
+            n = len(image.tokens)
+            try:
+                assert self.projector is not None
+                self.projector.prefill(self.ctx, image, slot.n_past, slot.seq)
+            except Exception as e:
+                log.exception("image prefill failed")
+                self.ctx.seq_rm(slot.seq, -1, -1)
+                slot.cached = []
+                self._emit(req, ErrorEvent(f"llama runner error: {e}"))
+                self._release(slot)
+                return
+            slot.cached.extend(slot.pending[:n])
+            slot.pending = slot.pending[n:]
+            return
 
     def _sample(self, slot: _Slot, index: int) -> None:
         req = slot.req
@@ -373,6 +457,12 @@ class Decoder:
             return False
         keep = max(0, min(req.options.num_keep, slot.n_past - 2))
         discard = (slot.n_past - keep) // 2
+        if req.images:  # images go whole: one across `keep` goes, one across the end goes too
+            keep = _whole_images(slot.cached, keep)
+            end = keep + max(discard, 1)
+            while end < slot.n_past and image_cell(slot.cached[end]) > 0:
+                end += 1
+            discard = min(end, slot.n_past - 1) - keep
         if discard <= 0:
             return False
         self.ctx.seq_rm(slot.seq, keep, keep + discard)
@@ -397,7 +487,9 @@ class Decoder:
                 prompt_eval_ns=int((prompt_done - slot.t_start) * 1e9),
                 eval_count=len(slot.generated),
                 eval_ns=int((end - prompt_done) * 1e9),
-                context=req.tokens + slot.generated,
+                context=[t for t in req.tokens if t >= 0] + slot.generated
+                if req.images
+                else req.tokens + slot.generated,
                 cached_count=slot.n_reused,
             ),
         )

@@ -1,5 +1,8 @@
 """`format` → a GBNF grammar, and the check that ends generation when the JSON value closes.
 
+A JSON schema goes through our own converter (`schema_grammar.py`): every keyword it takes is
+enforced while decoding, and a schema it cannot enforce is refused (400) naming the keyword.
+
 llama.cpp's JSON grammars allow whitespace after the closing brace, so a model can pad forever
 (a long-standing Ollama complaint). `JsonEnd` watches the emitted text and reports the moment the
 top-level value is complete, so the slot finishes right there.
@@ -11,9 +14,10 @@ import functools
 import json
 from typing import Any
 
-from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+from llama_cpp.llama_grammar import JSON_GBNF
 
 from ollama_toolkit.api.errors import InvalidFormat
+from ollama_toolkit.engine.schema_grammar import schema_to_gbnf
 
 
 def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
@@ -31,11 +35,9 @@ def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _schema_grammar(schema: str) -> str:
-    # Clients send the same schema with every request: convert it once.
-    try:
-        return json_schema_to_gbnf(schema)
-    except Exception as e:  # the converter raises bare exceptions on odd schemas
-        raise InvalidFormat(f"invalid JSON schema in format: {e}") from e
+    # Clients send the same schema with every request: convert it once (a refusal is not
+    # cached: lru_cache keeps results only).
+    return schema_to_gbnf(json.loads(schema))
 
 
 class JsonEnd:

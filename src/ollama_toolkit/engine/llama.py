@@ -25,7 +25,7 @@ _GGML_LOG_LEVEL_ERROR = 4  # enum ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR
 
 
 @lc.llama_log_callback
-def _llama_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+def llama_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
     # llama.cpp is chatty at load time; surface its errors, keep the rest at debug level.
     if level == _GGML_LOG_LEVEL_ERROR:
         log.error("llama.cpp: %s", text.decode(errors="replace").rstrip())
@@ -38,7 +38,7 @@ def init_backend() -> None:
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
-            lc.llama_log_set(_llama_log, ctypes.c_void_p(0))
+            lc.llama_log_set(llama_log, ctypes.c_void_p(0))
             lc.llama_backend_init()
             _backend_ready = True
 

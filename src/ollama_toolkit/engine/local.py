@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator
 
 import numpy as np
 
+from ollama_toolkit.api.errors import InvalidRequest, does_not_support
 from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.decoder import Decoder, GenerationRequest
 from ollama_toolkit.engine.embedder import Embedder
@@ -19,9 +20,11 @@ from ollama_toolkit.engine.runner import (
     ErrorEvent,
     Event,
     GenerateParams,
+    ImageChunk,
+    ImageInput,
     ModelSpec,
+    PromptChunk,
     Vocab,
-    prompt_tokens,
 )
 
 
@@ -38,10 +41,11 @@ class LocalRunner:
         self.spec = spec
         self.observer = observer
         self.load_options = load
-        self.decoder = Decoder(spec.path, load, num_parallel)
+        self.decoder = Decoder(spec.path, load, num_parallel, spec.projector)
         self.model = self.decoder.model
+        self.projector = self.decoder.projector
         self.num_ctx = self.decoder.num_ctx
-        self.size = int(self.model.size)
+        self.size = int(self.model.size) + (self.projector.size if self.projector else 0)
         self._embedder: Embedder | None = None
         m = self.model
         self._vocab = Vocab(
@@ -54,6 +58,15 @@ class LocalRunner:
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         return self.model.tokenize(text, add_special=add_special)
+
+    @property
+    def vision(self) -> bool:
+        return self.projector is not None
+
+    def image_prompt(self, image: ImageInput) -> list[PromptChunk]:
+        if self.projector is None:
+            raise does_not_support(self.spec.name, "images")
+        return self.projector.image_prompt(image)
 
     def detokenize(self, tokens: list[int]) -> str:
         return b"".join(self.model.piece(t) for t in tokens).decode("utf-8", errors="replace")
@@ -72,9 +85,20 @@ class LocalRunner:
         grammar = grammar_for_format(params.format)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
+        tokens: list[int] = []
+        images: dict[int, ImageChunk] = {}
+        for chunk in params.prompt:
+            if isinstance(chunk, ImageChunk):
+                images[len(tokens)] = chunk
+            tokens.extend(chunk.tokens)
+        if images and isinstance(params.prompt[-1], ImageChunk):
+            # Its logits would come from an embedding batch, which gives none.
+            raise InvalidRequest("a prompt cannot end with an image")
         req = GenerationRequest(
-            tokens=prompt_tokens(params.prompt),
+            tokens=tokens,
             options=params.options,
+            images=images,
+            image_starts=sorted(images),
             num_ctx=params.num_ctx,
             grammar=grammar,
             json_end=grammar is not None,

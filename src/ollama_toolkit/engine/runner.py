@@ -51,15 +51,55 @@ Event = TokenEvent | DoneEvent | ErrorEvent
 
 @dataclass(frozen=True, slots=True)
 class TokenChunk:
-    """A run of text tokens in a prompt. (Media chunks join this union with vision.)"""
+    """A run of text tokens in a prompt."""
 
     tokens: list[int]
 
 
-PromptChunk = TokenChunk
+@dataclass(frozen=True)
+class ImageInput:
+    """A decoded image: `width`×`height` RGB pixels, and a key that identifies the image (a
+    hash of its encoded bytes), for the prefix cache."""
+
+    width: int
+    height: int
+    rgb: bytes
+    key: bytes
+
+
+# An image takes its place in a prompt's token space as placeholder ids below zero, unique to
+# the image and to each of its cells: matching prompts token by token then treats the same
+# image as the same tokens and a different image as different ones. Ids are -(1 + tag + i),
+# with the image's tag in the bits above _CELL_BITS and i its cell.
+_CELL_BITS = 20
+_CELL_MASK = (1 << _CELL_BITS) - 1
+
+
+def image_placeholders(key: bytes, n_tokens: int) -> list[int]:
+    tag = (int.from_bytes(key[:5], "big") or 1) << _CELL_BITS
+    return [-(1 + tag + i) for i in range(n_tokens)]
+
+
+def image_cell(token: int) -> int:
+    """The cell of an image placeholder (0: the image's first); -1 for a text token."""
+    return (-token - 1) & _CELL_MASK if token < 0 else -1
+
+
+@dataclass(frozen=True, eq=False)
+class ImageChunk:
+    """An image in a prompt, prepared by the runner that will decode it: `tokens` are its
+    placeholders (one per KV cell it takes), `media` the runner's own form of it. An image is
+    decoded, cached, shifted and truncated whole, never in part."""
+
+    tokens: list[int]
+    media: Any = field(repr=False)
+
+
+PromptChunk = TokenChunk | ImageChunk
 
 
 def prompt_tokens(prompt: list[PromptChunk]) -> list[int]:
+    """The prompt as one list of ids, images as their placeholders."""
     return [t for chunk in prompt for t in chunk.tokens]
 
 
@@ -92,6 +132,7 @@ class ModelSpec:
 
     path: Path
     name: str
+    projector: Path | None = None  # a vision projector (a GGUF of architecture clip)
     info: Any = field(default=None, compare=False)
 
 
@@ -106,6 +147,17 @@ class Runner(Protocol):
     def vocab(self) -> Vocab: ...
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
+
+    @property
+    def vision(self) -> bool:
+        """Whether the model takes images (it was loaded with a projector)."""
+        ...
+
+    def image_prompt(self, image: ImageInput) -> list[PromptChunk]:
+        """An image as prompt chunks: the model's own text around it (such as
+        `<start_of_image>`) and the ImageChunk. Blocking, callable from any thread; raises
+        InvalidRequest when the model cannot take it."""
+        ...
 
     def detokenize(self, tokens: list[int]) -> str: ...
 

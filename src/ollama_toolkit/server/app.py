@@ -19,9 +19,9 @@ from ollama_toolkit import config
 from ollama_toolkit.api.errors import OllamaError
 from ollama_toolkit.engine.scheduler import Scheduler
 from ollama_toolkit.server.auth import ApiKeyAuth, ApiKeys, reload_on_sighup
-from ollama_toolkit.server.errors import error_response, ollama_error
+from ollama_toolkit.server.errors import error_response, is_anthropic, ollama_error
 from ollama_toolkit.server.guard import LocalGuard
-from ollama_toolkit.server.limits import BodyLimits
+from ollama_toolkit.server.limits import BodyLimits, anthropic_refusal
 from ollama_toolkit.server.metrics import Metrics, RequestMetrics
 from ollama_toolkit.server.prepare import ServerState
 from ollama_toolkit.server.request_log import RequestLog
@@ -35,6 +35,9 @@ from ollama_toolkit.version import __version__
 log = logging.getLogger(__name__)
 
 _GIL_SWITCH_INTERVAL_S = 0.0005
+
+# gin's answers for an unknown path and a known path's other methods.
+_GIN_TEXT = {404: "404 page not found", 405: "405 method not allowed"}
 
 
 def create_app(models_dir: Path | None = None) -> FastAPI:
@@ -80,12 +83,14 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
         return ollama_error(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = exc.headers  # a 405 carries `Allow`
-        if exc.status_code == 404:
-            return PlainTextResponse("404 page not found", status_code=404, headers=headers)
-        if exc.status_code == 405:
-            return PlainTextResponse("405 method not allowed", status_code=405, headers=headers)
+        if exc.status_code in (404, 405) and is_anthropic(request.url.path):
+            # Anthropic's clients read its error object there: gin's words, in Anthropic's shape.
+            body = anthropic_refusal(exc.status_code, _GIN_TEXT[exc.status_code])
+            return Response(body, exc.status_code, headers, media_type="application/json")
+        if exc.status_code in _GIN_TEXT:  # gin's plain text, as Ollama answers
+            return PlainTextResponse(_GIN_TEXT[exc.status_code], exc.status_code, headers)
         return error_response(str(exc.detail), exc.status_code, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -1,17 +1,21 @@
 """Optional API-key authentication, as one pure ASGI middleware.
 
 Off unless OLLAMA_API_KEYS or OLLAMA_API_KEYS_FILE is set (Ollama itself has none). When on,
-every request needs `Authorization: Bearer <key>` with one of the keys, except:
+every request needs `Authorization: Bearer <key>` with one of the keys (or `x-api-key: <key>`,
+where Anthropic's clients send it), except:
 
 - `GET`/`HEAD` `/` and `/api/version`: what clients probe to learn whether a server runs (the
   toolkit's autostart, the official clients, Open WebUI), and they disclose nothing;
 - `GET`/`HEAD` `/health`: load balancers probe it without credentials (llama.cpp's server
   exempts it too);
+- `GET`/`HEAD` `/ui` and `/ui/…`: the web UI's static files (server/ui.py), which hold no data;
+  the page asks for the key when the API answers 401 and sends it with its own requests;
 - CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`): browsers send
   them without credentials; the CORS middleware, outside this one, answers them.
 
-A refusal is a 401 with `WWW-Authenticate: Bearer`: Ollama's `{"error": "unauthorized"}`, or on
-`/v1` OpenAI's error object (`invalid_api_key`; its SDK raises `AuthenticationError`).
+A refusal is a 401 with `WWW-Authenticate: Bearer`: Ollama's `{"error": "unauthorized"}`, on
+`/v1` OpenAI's error object (`invalid_api_key`; its SDK raises `AuthenticationError`), and on
+`/v1/messages` Anthropic's (`authentication_error`; its SDK raises `AuthenticationError` too).
 
 A presented key is compared as a SHA-256 digest, with `hmac.compare_digest`, against every key
 without stopping at a match: the time taken tells neither which key matched nor how long any
@@ -37,7 +41,9 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ollama_toolkit import config
+from ollama_toolkit.api import anthropic as ant
 from ollama_toolkit.api import openai as oai
+from ollama_toolkit.server.errors import anthropic_error_type, is_anthropic
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +133,14 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
     return None
 
 
+def api_key_header(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """The key of an `x-api-key` header (Anthropic's clients send theirs there), or None."""
+    for name, value in headers:
+        if name == b"x-api-key":
+            return value.strip() or None
+    return None
+
+
 class ApiKeyAuth:
     """Refuses (401) requests without one of `keys`, unless the route is open to all."""
 
@@ -139,6 +153,8 @@ class ApiKeyAuth:
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope["headers"])
+        if token is None:
+            token = api_key_header(scope["headers"])
         if token is not None and self.keys.accepts(token):
             await self.app(scope, receive, send)
             return
@@ -155,10 +171,17 @@ def _is_open(scope: Scope) -> bool:
     method: str = scope["method"]
     if (method, scope["path"]) in OPEN_ROUTES:
         return True
+    if method in ("GET", "HEAD") and _is_ui(scope["path"]):
+        return True
     if method == "OPTIONS":  # a CORS preflight, as Starlette's CORSMiddleware tells one
         names = {name for name, _ in scope["headers"]}
         return b"origin" in names and b"access-control-request-method" in names
     return False
+
+
+def _is_ui(path: str) -> bool:
+    """The web UI's page and static files (server/ui.py)."""
+    return path == "/ui" or path.startswith("/ui/")
 
 
 def _is_openai(path: str) -> bool:
@@ -166,7 +189,13 @@ def _is_openai(path: str) -> bool:
 
 
 async def _unauthorized(send: Send, path: str, *, missing: bool) -> None:
-    if _is_openai(path):
+    if is_anthropic(path):
+        message = "x-api-key header is required" if missing else "invalid x-api-key"
+        kind = anthropic_error_type(401)
+        body = ant.AnthropicErrorResponse(
+            error=ant.ErrorObject(type=kind, message=message)
+        ).to_json()
+    elif _is_openai(path):
         message = (
             "You didn't provide an API key: send it in an Authorization header "
             "(Authorization: Bearer YOUR_KEY)."

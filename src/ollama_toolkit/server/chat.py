@@ -30,14 +30,23 @@ from ollama_toolkit.engine.runner import (
     DoneEvent,
     ErrorEvent,
     GenerateParams,
+    ImageInput,
+    PromptChunk,
     Runner,
-    TokenChunk,
     TokenEvent,
 )
 from ollama_toolkit.parsers.thinking import ThinkingParser
 from ollama_toolkit.parsers.tools import ToolCallParser
 from ollama_toolkit.server.body import parse_body
-from ollama_toolkit.server.prepare import ServerState, check_images, fit_context, off_loop, prepare
+from ollama_toolkit.server.media import (
+    check_images,
+    chunks_length,
+    decode_images,
+    image_prompts,
+    prompt_chunks,
+    tag_images,
+)
+from ollama_toolkit.server.prepare import ServerState, fit_context, off_loop, prepare
 from ollama_toolkit.server.prompt import ChatTemplate, chat_prompt, conversation
 from ollama_toolkit.server.responses import get_state, respond
 
@@ -65,24 +74,29 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
         return
 
     template = ChatTemplate(job.model)
-    think = _check_capabilities(req, template.capabilities())
+    think, image_data = _check_capabilities(req, template.capabilities())
+    images: dict[str, ImageInput] = {}
+    if image_data:
+        decoded = await off_loop(decode_images, list(image_data.values()))
+        images = dict(zip(image_data, decoded, strict=True))
 
     async with state.scheduler.lease(job.spec, job.options, job.keep_alive) as lease:
         if not req.messages:
             yield ChatResponse(model=req.model, done=True, done_reason="load")
             return
         runner = lease.runner
+        media = await off_loop(image_prompts, runner, images) if images else {}
         prompt_job = _PromptJob(
-            template, req, think, runner, job.options, runner.context_size(job.options)
+            template, req, think, runner, job.options, runner.context_size(job.options), media
         )
         messages = conversation(job.model, req.messages)
         if req.debug_render_only:
             prompt = await off_loop(prompt_job.render, messages)
-            images = sum(len(m.images or ()) for m in req.messages)
-            info = DebugInfo(rendered_template=prompt, image_count=images or None)
+            count = sum(len(m.images or ()) for m in req.messages)
+            info = DebugInfo(rendered_template=prompt, image_count=count or None)
             yield ChatResponse(model=req.model, done=True, debug_info=info)
             return
-        prompt, tokens = await off_loop(prompt_job.tokens, messages)
+        prompt, chunks = await off_loop(prompt_job.tokens, messages)
 
         reply = _Reply(
             template.thinking_parser(prompt) if think else None,
@@ -94,7 +108,7 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
         deferred = req.format not in (None, "") and reply.thinking is not None
         while True:
             params = GenerateParams(
-                prompt=[TokenChunk(tokens)],
+                prompt=chunks,
                 options=job.options,
                 num_ctx=prompt_job.num_ctx,
                 format=None if deferred else req.format,
@@ -127,12 +141,16 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
             deferred = False
             if reply.thought:
                 messages = [*messages, {"role": "assistant", "thinking": reply.thought}]
-            _, tokens = await off_loop(prompt_job.tokens, messages)
+            _, chunks = await off_loop(prompt_job.tokens, messages)
 
 
 @dataclass
 class _PromptJob:
-    """Messages into prompt text and tokens, fitted to the context; run off the event loop."""
+    """Messages into prompt text and chunks, fitted to the context; run off the event loop.
+
+    The images of the messages kept are tagged `[img-N]`, numbered over those messages (as
+    Ollama numbers them); the images' chunks are the runner's, made once per request.
+    """
 
     template: ChatTemplate
     req: ChatRequest
@@ -140,52 +158,68 @@ class _PromptJob:
     runner: Runner
     options: Options
     num_ctx: int
+    media: dict[str, list[PromptChunk]]
 
-    # The prompt whose length was last counted, and its tokens: the prompt that fits is the
+    # The prompt whose length was last counted, and its chunks: the prompt that fits is the
     # last one counted, so it is not tokenized a second time (seconds, for a huge prompt).
-    counted: tuple[str, list[int]] | None = None
+    counted: tuple[str, list[PromptChunk]] | None = None
+    # The images of the last prompt rendered, in the order of their tags.
+    order: list[str] | None = None
 
     def render(self, messages: list[dict]) -> str:
         return chat_prompt(
-            lambda kept: self.template.render(kept, self.req.tools, self.think),
+            self._render_kept,
             messages,
             self._count,
             self.num_ctx,
             self.req.truncate is not False,
         )
 
-    def tokens(self, messages: list[dict]) -> tuple[str, list[int]]:
+    def tokens(self, messages: list[dict]) -> tuple[str, list[PromptChunk]]:
         prompt = self.render(messages)
         if self.counted is not None and self.counted[0] is prompt:
-            tokens = self.counted[1]
+            chunks = self.counted[1]
         else:
-            tokens = self.runner.tokenize(prompt)
+            chunks = self._chunks(prompt)
         return prompt, fit_context(
-            tokens, self.options, self.num_ctx, self.req.truncate is not False
+            chunks, self.options, self.num_ctx, self.req.truncate is not False
         )
 
+    def _render_kept(self, kept: list[dict]) -> str:
+        if self.media:
+            kept, self.order = tag_images(kept)
+        return self.template.render(kept, self.req.tools, self.think)
+
+    def _chunks(self, prompt: str) -> list[PromptChunk]:
+        images = [self.media[image] for image in self.order or ()]
+        return prompt_chunks(self.runner, prompt, images, add_special=True)
+
     def _count(self, prompt: str) -> int:
-        self.counted = (prompt, self.runner.tokenize(prompt))
-        return len(self.counted[1])
+        self.counted = (prompt, self._chunks(prompt))
+        return chunks_length(self.counted[1])
 
 
-def _check_capabilities(req: ChatRequest, caps: list[str]) -> ThinkValue | None:
+def _check_capabilities(
+    req: ChatRequest, caps: list[str]
+) -> tuple[ThinkValue | None, dict[str, bytes]]:
     """Refuse what the model cannot do; return the effective `think` (on by default for
-    thinking models, as in Ollama)."""
+    thinking models, as in Ollama) and the messages' images (base64 → bytes)."""
     if "completion" not in caps:
         raise does_not_support(req.model, "chat")
     if req.tools and "tools" not in caps:
         raise does_not_support(req.model, "tools")
     images = [image for m in req.messages for image in m.images or ()]
+    data: dict[str, bytes] = {}
     if images:
-        check_images(images)
+        # As Ollama, base64 first (it is part of the JSON); an image sent twice is kept once.
+        data = dict(zip(images, check_images(images), strict=True))
         if "vision" not in caps:
             raise does_not_support(req.model, "images")
     if "thinking" in caps:
-        return True if req.think is None else req.think
+        return (True if req.think is None else req.think), data
     if req.think:
         raise does_not_support(req.model, "thinking")
-    return req.think
+    return req.think, data
 
 
 def fold_chat(parts: list[ChatResponse]) -> ChatResponse:

@@ -9,11 +9,13 @@
 - Every body, blobs included, must keep coming: a wait of more than OLLAMA_BODY_TIMEOUT for its
   next piece (a client that stalls mid-body, by accident or to hold a connection) is refused.
 
-A refusal is 413 or 408 with `{"error": …}` (OpenAI's error object on `/v1`), sent in place of
-the route's answer; the route stops where it was reading (an upload's temporary file is
-removed, as for any failed upload). After a 413 the connection stays usable: the server reads
-and drops the rest of the body. A request head sent too slowly is the HTTP protocol's business,
-below the ASGI app: see `serving.HeadTimeoutProtocol`.
+A refusal is 413 or 408 with `{"error": …}` (OpenAI's error object on `/v1`, Anthropic's on
+`/v1/messages`: `request_too_large` for a 413, and for a 408, a 4XX Anthropic names no type for,
+`invalid_request_error` as its documentation says), sent in place of the route's answer; the
+route stops where it was reading (an upload's temporary file is removed, as for any failed
+upload). After a 413 the connection stays usable: the server reads and drops the rest of the
+body. A request head sent too slowly is the HTTP protocol's business, below the ASGI app: see
+`serving.HeadTimeoutProtocol`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ollama_toolkit.api import anthropic as ant
 from ollama_toolkit.api import openai as oai
+from ollama_toolkit.server.errors import anthropic_error_type, is_anthropic
+from ollama_toolkit.translate.anthropic import new_id
 
 UNLIMITED_PREFIXES = ("/api/blobs/",)
 """Paths whose bodies have no size limit: blob uploads, streamed to disk."""
@@ -139,8 +144,11 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 async def send_error(
     send: Send, path: str, status: int, message: str, *, close: bool = False
 ) -> None:
-    """A whole error answer, from below the routes: Ollama's shape, OpenAI's on /v1."""
-    if path == "/v1" or path.startswith("/v1/"):
+    """A whole error answer, from below the routes: Ollama's shape, OpenAI's on /v1,
+    Anthropic's on /v1/messages."""
+    if is_anthropic(path):
+        body = anthropic_refusal(status, message)
+    elif path == "/v1" or path.startswith("/v1/"):
         error = oai.Error(message=message, type="invalid_request_error")
         body = oai.ErrorResponse(error=error).to_json()
     else:
@@ -153,3 +161,18 @@ async def send_error(
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+# Anthropic's types for the refusals made below the domain errors: its documented one for 413,
+# and `invalid_request_error` for any other 4XX it names none for (its documentation says so).
+_ANTHROPIC_REFUSALS = {413: "request_too_large"}
+
+
+def anthropic_refusal(status: int, message: str) -> bytes:
+    """Anthropic's error answer (with a `req_…` id) for a refusal of the server's own: a body
+    too large or too slow here, an unknown path or method (server/app.py)."""
+    kind = _ANTHROPIC_REFUSALS.get(status) or anthropic_error_type(status)
+    if kind == "api_error" and status < 500:
+        kind = "invalid_request_error"
+    error = ant.ErrorObject(type=kind, message=message)
+    return ant.AnthropicErrorResponse(error=error, request_id=new_id("req")).to_json()

@@ -42,9 +42,17 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 GENERATION_ROUTES = frozenset(
-    {"/api/generate", "/api/chat", "/v1/chat/completions", "/v1/completions"}
+    {
+        "/api/generate",
+        "/api/chat",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/responses",
+        "/v1/messages",
+    }
 )
-"""The routes whose first body byte is a time to first token."""
+"""The routes whose first body byte is a time to first token (each awaits its first chunk
+before it answers: server/responses.py)."""
 
 UNMATCHED = "unmatched"
 """The route label of a request for a path no route serves (never the raw path: unbounded)."""

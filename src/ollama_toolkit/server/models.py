@@ -16,11 +16,13 @@ from ollama_toolkit.api.types import (
     ProcessResponse,
     ShowRequest,
     ShowResponse,
+    Tensor,
     rfc3339,
 )
 from ollama_toolkit.server.prepare import ServerState, find_model
 from ollama_toolkit.store import gguf_meta
 from ollama_toolkit.store.model import Model
+from ollama_toolkit.store.store import MEDIA_MODEL
 
 # Ollama shows a pinned model (negative keep_alive) as expiring in the far future.
 _FOREVER = datetime(2318, 1, 1, tzinfo=timezone.utc)
@@ -43,35 +45,56 @@ def list_models(state: ServerState) -> ListResponse:
                     modified_at=rfc3339(m.modified),
                     size=m.size,
                     digest=m.digest,
-                    details=ModelDetails.model_validate(model.details()),
+                    details=_list_details(model),
+                    capabilities=model.capabilities() or None,
                 ),
             )
         )
-    entries.sort(key=lambda e: e[0], reverse=True)
+    entries.sort(key=lambda e: e[0], reverse=True)  # most recently modified first
     return ListResponse(models=[e[1] for e in entries])
 
 
+def _details(model: Model) -> ModelDetails:
+    """/api/show's details: the parent is what the weights layer was created from."""
+    layer = model.manifest.layer(MEDIA_MODEL)
+    parent = layer.from_ if layer is not None else ""
+    return ModelDetails.model_validate({**model.details(), "parent_model": parent})
+
+
+def _list_details(model: Model) -> ModelDetails:
+    """/api/tags' details: /api/show's, and the GGUF's context and embedding lengths, as
+    Ollama's model list reads them (`<architecture>.context_length`, `.embedding_length`)."""
+    details = _details(model)
+    kv, arch = model.metadata, model.architecture
+    for field in ("context_length", "embedding_length"):
+        value = kv.get(f"{arch}.{field}")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            setattr(details, field, value)
+    return details
+
+
 def running_models(state: ServerState) -> ProcessResponse:
-    models = []
+    entries = []
     for loaded in state.scheduler.loaded:
         model: Model = loaded.spec.info
         if math.isinf(loaded.expires_at):
             expires = _FOREVER if loaded.pinned else datetime.now(timezone.utc)
         else:
             expires = datetime.fromtimestamp(loaded.expires_at, timezone.utc)
-        models.append(
-            ProcessModelResponse(
-                name=model.short_name,
-                model=model.short_name,
-                size=loaded.runner.size,
-                digest=model.manifest.digest,
-                details=ModelDetails.model_validate(model.details()),
-                expires_at=rfc3339(expires),
-                size_vram=0,
-                context_length=loaded.runner.num_ctx,
-            )
+        entry = ProcessModelResponse(
+            name=model.short_name,
+            model=model.short_name,
+            size=loaded.runner.size,
+            digest=model.manifest.digest,
+            details=ModelDetails.model_validate(model.details()),
+            expires_at=rfc3339(expires),
+            size_vram=0,
+            context_length=loaded.runner.num_ctx,
         )
-    return ProcessResponse(models=models)
+        entries.append((expires, entry))
+    # As Ollama's PsHandler: the model with the longest time left first.
+    entries.sort(key=lambda e: e[0], reverse=True)
+    return ProcessResponse(models=[e[1] for e in entries])
 
 
 def show_model(state: ServerState, req: ShowRequest) -> ShowResponse:
@@ -79,15 +102,28 @@ def show_model(state: ServerState, req: ShowRequest) -> ShowResponse:
     if not name:
         raise InvalidRequest("model is required")
     model = find_model(state, name)
+    system = req.system or model.system
+    # As Ollama's GetModelInfo: the request's options join the model's parameters in the
+    # Modelfile shown (and there only: `parameters` lists the model's own); its system
+    # replaces the model's in both.
+    params = {**model.params, **(req.options or {})}
     return ShowResponse(
         license="\n".join(model.license) or None,
-        modelfile=render_modelfile(model),
+        modelfile=render_modelfile(model, system=system, params=params),
         parameters=render_parameters(model.params) or None,
         template=model.template,
-        system=req.system or model.system or None,
-        details=ModelDetails.model_validate(model.details()),
+        system=system or None,
+        details=_details(model),
         messages=model.messages or None,
-        model_info=gguf_meta.model_info(model.model_path, verbose=req.verbose),
+        model_info=gguf_meta.show_info(model.model_path, verbose=req.verbose),
+        projector_info=gguf_meta.model_info(model.projector, verbose=req.verbose)
+        if model.projector is not None
+        else None,
+        tensors=[
+            Tensor(name=name, type=kind, shape=shape)
+            for name, kind, shape in gguf_meta.tensors(model.model_path)
+        ]
+        or None,
         capabilities=model.capabilities(),
         modified_at=rfc3339(model.manifest.modified),
     )
@@ -112,20 +148,29 @@ def render_parameters(params: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_modelfile(model: Model) -> str:
+def render_modelfile(
+    model: Model, system: str | None = None, params: dict[str, Any] | None = None
+) -> str:
+    """`ollama show --modelfile`; `system` and `params` replace the model's own when given."""
+    system = model.system if system is None else system
+    params = model.params if params is None else params
     out = [
         '# Modelfile generated by "ollama show"',
         "# To build a new Modelfile based on this, replace FROM with:",
         f"# FROM {model.short_name}",
         "",
         f"FROM {model.model_path}",
+    ]
+    if model.projector is not None:
+        out.append(f"FROM {model.projector}")
+    out += [
         f'TEMPLATE """{model.template}"""',
     ]
-    if model.system:
-        out.append(f'SYSTEM """{model.system}"""')
+    if system:
+        out.append(f'SYSTEM """{system}"""')
     for adapter in model.adapters:
         out.append(f"ADAPTER {adapter}")
-    for key, value in model.params.items():
+    for key, value in params.items():
         for v in value if isinstance(value, list) else [value]:
             out.append(f"PARAMETER {key} {_param_value(v) if isinstance(v, str) else v}")
     for msg in model.messages:

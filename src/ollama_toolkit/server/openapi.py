@@ -11,8 +11,11 @@ mode for answers too: OpenAI's objects serialize through a custom serializer (No
 out), whose schema pydantic cannot see into; a field left out is one the schema makes optional.
 
 A stream is declared beside the one-object answer: `application/x-ndjson` (one object a line,
-each of the declared schema) or `text/event-stream` (`data: <object>` events, the object's schema
-under `x-event-data`). Errors are Ollama's `{"error": …}`, OpenAI's error object on /v1.
+each of the declared schema) or `text/event-stream`, the events' object's schema under
+`x-event-data`: OpenAI's `data: <object>` events then `data: [DONE]`, or, for a route whose `Api`
+names its `events` (/v1/messages, /v1/responses), named events (`event: <type>` then
+`data: <object>`) that end with one of those, no `[DONE]`. Errors are Ollama's `{"error": …}`,
+OpenAI's error object on /v1, Anthropic's on /v1/messages.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from ollama_toolkit.api import anthropic as ant
 from ollama_toolkit.api import openai as oai
 from ollama_toolkit.api.types import ErrorResponse
+from ollama_toolkit.server.errors import is_anthropic
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -45,13 +50,17 @@ class Api:
     `body`: the JSON request body's type; `upload`: the body is raw bytes instead (a blob).
     `answer`: the 200 answer's JSON type (none: an empty 200); `text`: a plain-text answer.
     `stream`: the media type of the answer's streamed form, NDJSON or SSE, whose pieces are
-    `chunk`s (default: `answer`s). `created`: 201 is an answer too (a new blob).
+    `chunk`s (default: `answer`s). `events`: an SSE stream of named events (`event: <type>`
+    lines, the chunk's `type` repeating it, no `data: [DONE]`), the events it can end with;
+    without them an SSE stream is OpenAI's, `data:` lines only, then `data: [DONE]`.
+    `created`: 201 is an answer too (a new blob).
     """
 
     body: type[BaseModel] | None = None
     answer: type[BaseModel] | None = None
     stream: str | None = None
     chunk: type[BaseModel] | None = None
+    events: tuple[str, ...] = ()
     text: bool = False
     upload: bool = False
     created: bool = False
@@ -61,7 +70,20 @@ class Api:
 
 
 def _error_type(path: str) -> type[BaseModel]:
+    if is_anthropic(path):
+        return ant.AnthropicErrorResponse
     return oai.ErrorResponse if path == "/v1" or path.startswith("/v1/") else ErrorResponse
+
+
+def _sse_description(api: Api) -> str:
+    if not api.events:
+        return "`data: <chunk>` events, then `data: [DONE]`"
+    names = [f"`{name}`" for name in api.events]
+    last = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return (
+        "Named events, each `event: <type>` then `data: <chunk>` (the chunk's `type` is the "
+        f"event's name), ending with {last}; no `data: [DONE]`"
+    )
 
 
 class Schemas:
@@ -124,7 +146,7 @@ class Schemas:
                 content[SSE] = {
                     "schema": {
                         "type": "string",
-                        "description": "`data: <chunk>` events, then `data: [DONE]`",
+                        "description": _sse_description(api),
                     },
                     "x-event-data": chunk,
                 }

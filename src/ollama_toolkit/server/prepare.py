@@ -1,13 +1,11 @@
 """What /api/generate, /api/chat and the embedding routes share before running: the model
-lookup, options, keep-alive, images check, context fitting, and the work that must stay off the
+lookup, options, keep-alive, context fitting, and the work that must stay off the
 event loop (templates and tokenizing, which can take seconds on a huge input).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,14 +15,12 @@ from ollama_toolkit import config
 from ollama_toolkit.api.errors import (
     InvalidRequest,
     context_exceeded,
-    image_too_large,
-    images_too_large,
     model_not_found,
     too_many_stops,
 )
 from ollama_toolkit.api.options import Options, resolve_options
 from ollama_toolkit.api.types import ThinkValue
-from ollama_toolkit.engine.runner import ModelSpec
+from ollama_toolkit.engine.runner import ModelSpec, PromptChunk, TokenChunk
 from ollama_toolkit.engine.scheduler import Scheduler
 from ollama_toolkit.server.metrics import note_model
 from ollama_toolkit.store.model import Model, ModelCache
@@ -77,7 +73,9 @@ def check_stops(options: dict[str, Any] | None) -> None:
 
 
 def model_spec(model: Model) -> ModelSpec:
-    return ModelSpec(path=model.model_path, name=model.short_name, info=model)
+    return ModelSpec(
+        path=model.model_path, name=model.short_name, projector=model.projector, info=model
+    )
 
 
 def find_model(state: ServerState, name: str) -> Model:
@@ -114,32 +112,30 @@ def think_level(think: ThinkValue | None) -> str:
     return "medium" if think else ""
 
 
-def check_images(images: list[str] | None) -> None:
-    """Each image is base64 of at most OLLAMA_MAX_IMAGE_BYTES, all of them together at most
-    OLLAMA_MAX_TOTAL_IMAGE_BYTES (decoded)."""
-    limit, total_limit = config.max_image_bytes(), config.max_total_image_bytes()
-    total = 0
-    for i, image in enumerate(images or []):
-        try:
-            size = len(base64.b64decode(image, validate=True))
-        except (binascii.Error, ValueError):
-            raise InvalidRequest(f"images[{i}] is not valid base64 data") from None
-        if size > limit:
-            raise image_too_large(i, size, limit)
-        total += size
-    if total > total_limit:
-        raise images_too_large(total, total_limit)
-
-
-def fit_context(tokens: list[int], opts: Options, num_ctx: int, truncate: bool) -> list[int]:
-    """Truncate a prompt longer than num_ctx, keeping its first num_keep tokens (Ollama's rule)."""
-    if len(tokens) <= num_ctx:
-        return tokens
+def fit_context(
+    prompt: list[PromptChunk], opts: Options, num_ctx: int, truncate: bool
+) -> list[PromptChunk]:
+    """Truncate a prompt longer than num_ctx, keeping its first num_keep tokens (Ollama's
+    rule). An image in the part cut out goes whole."""
+    length = sum(len(chunk.tokens) for chunk in prompt)
+    if length <= num_ctx:
+        return prompt
     if not truncate:
-        raise context_exceeded(len(tokens), num_ctx)
+        raise context_exceeded(length, num_ctx)
     keep = max(0, min(opts.num_keep, num_ctx - 1))
-    discard = len(tokens) - num_ctx + 1  # leave one cell for the first generated token
-    return tokens[:keep] + tokens[keep + discard :]
+    cut_end = keep + length - num_ctx + 1  # leave one cell for the first generated token
+    fitted: list[PromptChunk] = []
+    start = 0
+    for chunk in prompt:
+        end = start + len(chunk.tokens)
+        if end <= keep or start >= cut_end:
+            fitted.append(chunk)
+        elif isinstance(chunk, TokenChunk):
+            kept = chunk.tokens[: max(0, keep - start)] + chunk.tokens[max(0, cut_end - start) :]
+            if kept:
+                fitted.append(TokenChunk(kept))
+        start = end
+    return fitted
 
 
 async def off_loop(work: Callable[..., R], *args: Any) -> R:

@@ -58,6 +58,7 @@ class ChatTemplate:
                     [t.to_wire() for t in tools] if tools else None,
                     bos_token=self._bos_text(),
                     eos_token=self._token_text("tokenizer.ggml.eos_token_id"),
+                    template_kwargs=jinja_think_kwargs(think),
                 )
             values = Values(
                 messages=messages,
@@ -99,6 +100,18 @@ class ChatTemplate:
         token = self.model.metadata.get(key)
         tokens = self.model.metadata.get("tokenizer.ggml.tokens") or []
         return str(tokens[token]) if isinstance(token, int) and 0 <= token < len(tokens) else ""
+
+
+def jinja_think_kwargs(think: ThinkValue | None) -> dict[str, Any]:
+    """`think` as a Jinja chat template reads it, the `chat_template_kwargs` Ollama gives
+    llama.cpp: `enable_thinking` (so `think: false` turns a template's thinking off) and, for a
+    level, `reasoning_effort`; nothing when `think` is not set."""
+    if think is None:
+        return {}
+    kwargs: dict[str, Any] = {"enable_thinking": bool(think)}
+    if isinstance(think, str):
+        kwargs["reasoning_effort"] = think
+    return kwargs
 
 
 def _jinja_source(model: Model) -> str | None:

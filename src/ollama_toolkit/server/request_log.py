@@ -5,9 +5,10 @@ not the raw path), `model` (when the request named one), `status`, `duration` (s
 end of the response), `time_to_first_byte`, `client` (address:port), `cancelled` (the client
 went away before the end); for a generation, `prompt_tokens`, `cached_tokens`,
 `generated_tokens`, `prompt_duration`, `generate_duration`. With OLLAMA_REQUEST_LOG_BODIES also
-`input` (the request's prompt, system, suffix, messages, input and options, as sent) and
-`output` (the generated text). Every value goes through `json.dumps` with ASCII escapes, so
-no client text (prompts, option keys, model names) reaches the file raw: a line is one line.
+`input` (the request's prompt, system, suffix, messages, input, instructions and options, as
+sent) and `output` (the generated text; thinking and tool calls left out). Every value goes
+through `json.dumps` with ASCII escapes, so no client text (prompts, option keys, model names)
+reaches the file raw: a line is one line.
 
 The bookkeeping is the metrics middleware's `RequestRecord` (server/metrics.py); this module
 only formats and writes it, through a RotatingFileHandler on a logger of its own that is not
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -30,7 +32,19 @@ BACKUPS = 3
 """Rotated files kept beside the log: `.1` (the newest) to `.3`."""
 
 # The request fields that hold what the client asked the model, kept with bodies on.
-_INPUT_FIELDS = ("system", "prompt", "suffix", "messages", "input", "options")
+_INPUT_FIELDS = ("system", "prompt", "suffix", "messages", "input", "instructions", "options")
+
+# The events of an Anthropic stream (/v1/messages) that belong to its reply; `error` does not.
+_ANTHROPIC_EVENTS = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    }
+)
 
 
 class RequestLog:
@@ -107,7 +121,8 @@ def _input(body: bytearray | None) -> dict[str, Any] | None:
 
 
 def _output(body: bytearray | None, content_type: str) -> str | None:
-    """The text a response carried: an Ollama reply or NDJSON stream, an OpenAI object or SSE."""
+    """The text a response carried: an Ollama reply or NDJSON stream, an OpenAI object or SSE
+    (chat, completions, a Response and its events), an Anthropic message or its events."""
     data = bytes(body or b"")
     if not data:
         return None
@@ -147,7 +162,38 @@ def _text(obj: dict[str, Any]) -> str | None:
             if isinstance(part, str):
                 parts.append(part)
         return "".join(parts)
+    kind = obj.get("type")
+    if obj.get("object") == "response":  # /v1/responses: its message items' text parts
+        return _parts_text(
+            part
+            for item in _list(obj.get("output"))
+            if item.get("type") == "message"
+            for part in _list(item.get("content"))
+            if part.get("type") == "output_text"
+        )
+    if kind == "message":  # /v1/messages: its text blocks
+        return _parts_text(b for b in _list(obj.get("content")) if b.get("type") == "text")
+    if isinstance(kind, str) and kind.startswith("response."):  # /v1/responses' events
+        delta = obj.get("delta")
+        if kind == "response.output_text.delta" and isinstance(delta, str):
+            return delta  # not `.done` nor `response.completed`: they repeat the deltas
+        return ""
+    if kind in _ANTHROPIC_EVENTS:  # /v1/messages' events
+        delta = obj.get("delta") if kind == "content_block_delta" else None
+        if isinstance(delta, dict) and delta.get("type") == "text_delta":
+            text = delta.get("text")
+            return text if isinstance(text, str) else ""
+        return ""
     return None
+
+
+def _list(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON array (nothing for null or anything else)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _parts_text(parts: Iterable[dict[str, Any]]) -> str:
+    return "".join(p["text"] for p in parts if isinstance(p.get("text"), str))
 
 
 def _json(data: bytes) -> Any:

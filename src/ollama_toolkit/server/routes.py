@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from ollama_toolkit.api import anthropic as ant
 from ollama_toolkit.api import openai as oai
+from ollama_toolkit.api import openai_responses as oair
 from ollama_toolkit.api.types import (
     ChatRequest,
     ChatResponse,
@@ -36,16 +38,18 @@ from ollama_toolkit.api.types import (
     VersionResponse,
 )
 from ollama_toolkit.engine.scheduler import Scheduler
-from ollama_toolkit.server import chat, embed, manage, openai
+from ollama_toolkit.server import anthropic, chat, embed, manage, openai, openai_responses
 from ollama_toolkit.server.body import parse_body
 from ollama_toolkit.server.generate import fold_generate, generate
 from ollama_toolkit.server.metrics import metrics_route
 from ollama_toolkit.server.models import list_models, running_models, show_model
 from ollama_toolkit.server.openapi import NDJSON, SSE, Api, Schemas, install
 from ollama_toolkit.server.responses import get_state, respond
+from ollama_toolkit.server.ui import ui_asset, ui_page
 
-API_VERSION = "0.12.0"
-"""The Ollama release whose REST API this server speaks; clients gate features on it."""
+API_VERSION = "0.33.0-rc2"
+"""The Ollama release whose REST API this server follows (its commit fb30760, tagged v0.33.0-rc2),
+as `/api/version` reports it: clients gate features on it."""
 
 
 async def root() -> Response:
@@ -145,10 +149,38 @@ ROUTES: list[Route] = [
         embed.openai_embeddings_route,
         Api(oai.OpenAIEmbedRequest, oai.EmbeddingList),
     ),
+    (
+        "/v1/responses",
+        ["POST"],
+        openai_responses.responses,
+        Api(
+            oair.ResponsesRequest,
+            oair.Response,
+            SSE,
+            oair.ResponseStreamEvent,
+            events=("response.completed", "response.incomplete", "response.failed"),
+        ),
+    ),
     ("/v1/models", ["GET"], openai.models, Api(answer=oai.ModelList)),
     ("/v1/models/{model}", ["GET"], openai.retrieve_model, Api(answer=oai.Model)),
+    # Anthropic-compatible
+    (
+        "/v1/messages",
+        ["POST"],
+        anthropic.messages,
+        Api(
+            ant.MessagesRequest,
+            ant.MessagesResponse,
+            SSE,
+            ant.StreamEvent,
+            events=("message_stop", "error"),
+        ),
+    ),
     # operations
     ("/metrics", ["GET"], metrics_route),
+    # the web UI (server/ui.py): the page and its files, public like `/` (server/auth.py)
+    ("/ui", GET, ui_page),
+    ("/ui/{path}", GET, ui_asset),
 ]
 
 

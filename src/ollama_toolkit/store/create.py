@@ -192,7 +192,8 @@ def _create_model(store: Store, plan: CreatePlan, progress: Progress, created: s
         layers = put(_without(layers, MEDIA_MESSAGES), MEDIA_MESSAGES, data)
 
     model_layer = next(x for x in layers if x.media_type == MEDIA_MODEL)
-    config = _write_config(store, store.blob_path(model_layer.digest), base_config)
+    vision = any(x.media_type == MEDIA_PROJECTOR for x in layers)
+    config = _write_config(store, store.blob_path(model_layer.digest), base_config, vision)
     for status in statuses:
         progress(ProgressResponse(status=status))
     for x in layers:
@@ -429,14 +430,17 @@ def _existing_params(store: Store, layers: list[Layer]) -> dict[str, Any]:
     return params
 
 
-def _write_config(store: Store, model_path: Path, base_config: dict[str, Any]) -> Layer:
-    """Ollama's ConfigV2 for the weights: format, family, size and quantization."""
+def _write_config(
+    store: Store, model_path: Path, base_config: dict[str, Any], vision: bool
+) -> Layer:
+    """Ollama's ConfigV2 for the weights: format, family, size and quantization; a model with
+    a projector has the family `clip` too (as Ollama's vision models show it)."""
     kv, n_params = gguf_meta.read_metadata(model_path)
     arch = str(kv.get("general.architecture", ""))
     config: dict[str, Any] = {
         "model_format": base_config.get("model_format") or "gguf",
         "model_family": arch,
-        "model_families": [arch],
+        "model_families": [arch, "clip"] if vision else [arch],
         "model_type": gguf_meta.parameter_size(n_params),
         "file_type": gguf_meta.quantization(model_path),
     }

@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gguf import GGUFReader, GGUFValueType
+from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType
 
-# Arrays longer than this (token lists, merges, scores) only show with `verbose`, as in Ollama.
-_LARGE_ARRAY = 32
+# Arrays longer than this (token lists, merges, scores) only show with `verbose`: Ollama's
+# `llm.LoadModel(path, 0)` keeps the values of arrays up to 1024 items, and a longer one is
+# `null` (its `array.values` left nil).
+_LARGE_ARRAY = 1024
+
+# Keys /api/show leaves out of `model_info` (Ollama's GetModelInfo deletes them): the template
+# is shown as `template` already.
+_HIDDEN_KEYS = ("general.name", "tokenizer.chat_template")
 
 # llama.cpp's file type ids (general.file_type) to Ollama's quantization names.
 _FILE_TYPES = {
@@ -111,8 +117,12 @@ class _Cursor:
         return self.scalar(_SCALARS[kind])
 
 
-def _read_header(path: str) -> tuple[dict[str, Any], list[list[int]]]:
-    """Key/values and tensor shapes straight from the header: GGUFReader builds an object per
+# A tensor as the header describes it: name, ggml type id, dimensions (in file order).
+TensorInfo = tuple[str, int, list[int]]
+
+
+def _read_header(path: str) -> tuple[dict[str, Any], list[TensorInfo]]:
+    """Key/values and tensors straight from the header: GGUFReader builds an object per
     token of a 262k-token vocabulary, which takes many seconds on a small machine."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         cursor = _Cursor(data)
@@ -126,17 +136,18 @@ def _read_header(path: str) -> tuple[dict[str, Any], list[list[int]]]:
         for _ in range(n_kv):
             key = cursor.string()
             kv[key] = cursor.value(cursor.scalar("I"))
-        shapes = []
+        tensors: list[TensorInfo] = []
         for _ in range(n_tensors):
-            cursor.string()
-            shapes.append([cursor.scalar("Q") for _ in range(cursor.scalar("I"))])
-            cursor.scalar("I")  # tensor type
+            name = cursor.string()
+            shape = [cursor.scalar("Q") for _ in range(cursor.scalar("I"))]
+            kind = cursor.scalar("I")
             cursor.scalar("Q")  # data offset
-        return kv, shapes
+            tensors.append((name, kind, shape))
+        return kv, tensors
 
 
 @functools.lru_cache(maxsize=16)
-def _read(path: str, mtime: float) -> tuple[dict[str, Any], list[list[int]]]:
+def _read(path: str, mtime: float) -> tuple[dict[str, Any], list[TensorInfo]]:
     try:
         return _read_header(path)
     except (ValueError, KeyError, struct.error):
@@ -147,29 +158,56 @@ def _read(path: str, mtime: float) -> tuple[dict[str, Any], list[list[int]]]:
         if key.startswith("GGUF."):
             continue
         kv[key] = _field_value(field)
-    return kv, [[int(n) for n in t.shape] for t in reader.tensors]
+    tensors = [(str(t.name), int(t.tensor_type), [int(n) for n in t.shape]) for t in reader.tensors]
+    return kv, tensors
 
 
 def read_metadata(path: Path) -> tuple[dict[str, Any], int]:
     """All key/values of a GGUF file and its parameter count (cached per file version)."""
-    kv, shapes = _read(str(path), path.stat().st_mtime)
-    return kv, sum(math.prod(shape) for shape in shapes)
+    kv, tensors = _read(str(path), path.stat().st_mtime)
+    return kv, sum(math.prod(shape) for _, _, shape in tensors)
 
 
 def tensor_shapes(path: Path) -> list[list[int]]:
     """The dimensions of every tensor of a GGUF file, in file order."""
-    return _read(str(path), path.stat().st_mtime)[1]
+    return [shape for _, _, shape in _read(str(path), path.stat().st_mtime)[1]]
 
 
-def model_info(path: Path, verbose: bool = False) -> dict[str, Any]:
+def tensors(path: Path) -> list[tuple[str, str, list[int]]]:
+    """Every tensor of a GGUF file, in file order: its name, its type as Ollama names it
+    (ggml's `F32`, `Q4_K` …, "unknown" for ids ggml no longer uses) and its dimensions."""
+    return [
+        (name, _type_name(kind), shape)
+        for name, kind, shape in _read(str(path), path.stat().st_mtime)[1]
+    ]
+
+
+def _type_name(kind: int) -> str:
+    try:
+        return GGMLQuantizationType(kind).name
+    except ValueError:
+        return "unknown"
+
+
+def model_info(path: Path, verbose: bool = False, hide: tuple[str, ...] = ()) -> dict[str, Any]:
+    """/api/show's `model_info` (or `projector_info`): the GGUF's key/values without the keys
+    in `hide`, long arrays `null` unless `verbose`, and the parameter count counted from the
+    tensors (it replaces the file's own, as Ollama patches it in)."""
     kv, n_params = read_metadata(path)
     info: dict[str, Any] = {}
     for key, value in kv.items():
+        if key in hide:
+            continue
         if isinstance(value, list) and len(value) > _LARGE_ARRAY and not verbose:
             value = None
         info[key] = value
-    info.setdefault("general.parameter_count", n_params)
+    info["general.parameter_count"] = n_params
     return info
+
+
+def show_info(path: Path, verbose: bool = False) -> dict[str, Any]:
+    """The weights' `model_info`: as `model_info`, less the keys Ollama deletes."""
+    return model_info(path, verbose, _HIDDEN_KEYS)
 
 
 def architecture(path: Path) -> str:

@@ -55,6 +55,12 @@ class Model:
     def metadata(self) -> dict[str, Any]:
         return gguf_meta.read_metadata(self.model_path)[0]
 
+    @functools.cached_property
+    def vocab_size(self) -> int:
+        """The number of tokens of the model's vocabulary (a very large number if unknown)."""
+        tokens = self.metadata.get("tokenizer.ggml.tokens")
+        return len(tokens) if isinstance(tokens, list) and tokens else 1 << 62
+
     @property
     def architecture(self) -> str:
         return str(self.metadata.get("general.architecture", ""))
@@ -77,7 +83,8 @@ class Model:
             caps.append("tools")
         if "suffix" in used:
             caps.append("insert")
-        if self.projector is not None or f"{arch}.vision.block_count" in kv:
+        # Images need a projector: llama.cpp reads no vision tower inside the model's own GGUF.
+        if self.projector is not None:
             caps.append("vision")
         if "think" in used or "thinking" in used:
             caps.append("thinking")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import jinja2
@@ -56,16 +57,21 @@ def render_jinja(
     add_generation_prompt: bool = True,
     bos_token: str = "",
     eos_token: str = "",
+    template_kwargs: Mapping[str, Any] | None = None,
 ) -> str:
     """Render a Jinja chat template; any failure (syntax, sandbox, raise_exception) is a
-    TemplateError."""
+    TemplateError. `template_kwargs` are further variables (llama.cpp's
+    `chat_template_kwargs`, such as `enable_thinking`); they cannot replace the ones above."""
     try:
         return _compile(chat_template).render(
-            messages=messages,
-            tools=tools,
-            add_generation_prompt=add_generation_prompt,
-            bos_token=bos_token,
-            eos_token=eos_token,
+            {
+                **(template_kwargs or {}),
+                "messages": messages,
+                "tools": tools,
+                "add_generation_prompt": add_generation_prompt,
+                "bos_token": bos_token,
+                "eos_token": eos_token,
+            }
         )
     except TemplateError:
         raise

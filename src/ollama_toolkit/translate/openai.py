@@ -70,7 +70,7 @@ def from_chat_request(req: oai.ChatCompletionRequest) -> ChatRequest:
         options=options,
         stream=bool(req.stream),
         tools=req.tools,
-        think=_think(effort or ""),
+        think=think(effort or ""),
         logprobs=bool(req.logprobs),
         top_logprobs=req.top_logprobs or 0,
         _debug_render_only=bool(req.debug_render_only),
@@ -126,7 +126,8 @@ def _format(response_format: oai.ResponseFormat | None) -> str | dict[str, Any] 
     return None
 
 
-def _think(effort: str) -> ThinkValue | None:
+def think(effort: str) -> ThinkValue | None:
+    """An OpenAI reasoning effort as Ollama's `think` (none for ""; Ollama's wording if unknown)."""
     if not effort:
         return None  # the model's default
     if effort not in _EFFORTS:
@@ -198,7 +199,7 @@ def _content_part(role: str, part: Any) -> Message:
             url = url.get("url")
         if not isinstance(url, str):
             raise InvalidRequest("invalid message format")
-        return Message(role=role, images=[_image_from_url(url)])
+        return Message(role=role, images=[image_from_url(url)])
     if kind == "input_audio":
         audio = part.get("input_audio")
         if not isinstance(audio, dict):
@@ -214,7 +215,7 @@ def _content_part(role: str, part: Any) -> Message:
     raise InvalidRequest("invalid message format")
 
 
-def _image_from_url(url: str) -> str:
+def image_from_url(url: str) -> str:
     """The image of a data URL, as the base64 that Ollama's `images` carry."""
     if url.startswith(("http://", "https://")):
         raise InvalidRequest(
