@@ -17,6 +17,7 @@ from conftest import ServerProcess, wait_until
 from ollama_toolkit.api import anthropic as ant
 from ollama_toolkit.api.errors import InvalidRequest
 from ollama_toolkit.api.types import ChatResponse, Message, ToolCall, ToolCallFunction
+from ollama_toolkit.store.names import ModelName
 from ollama_toolkit.translate.anthropic import (
     StreamConverter,
     estimate_input_tokens,
@@ -316,7 +317,7 @@ def test_tools_for_a_model_without_tools_are_refused_in_anthropic_s_shape(
     assert exc.value.status_code == 400
     assert exc.value.body["error"] == {
         "type": "invalid_request_error",
-        "message": f'"{chat_model}" does not support tools',
+        "message": f"{ModelName.parse(chat_model)} does not support tools",  # the full name
     }
     still_serving(server, chat_model)
 

@@ -1,8 +1,10 @@
 """Points where this server answers as Ollama does, checked against a real server: the version
 it reports, /api/show's tensors, `model_info` and `options`, /api/tags' capabilities and
-details, /api/ps' order, `context` in raw mode, and Ollama's wording for a missing capability and
-for a prompt longer than the context. Each one is Ollama's at the commit `API_VERSION` names
-(server/routes.go, api/types.go, server/images.go, fs/ggml)."""
+details, /api/ps' order, `context` in raw mode, Ollama's wording for a missing capability and
+for a prompt that does not fit the context (and where that bound is), the methods answered, and
+its CORS layer's answers to cross-site `OPTIONS`. Each one is Ollama's at the commit
+`API_VERSION` names (server/routes.go, api/types.go, server/images.go, fs/ggml, and the
+gin-contrib/cors and llama-server it runs)."""
 
 from __future__ import annotations
 
@@ -235,6 +237,39 @@ def test_a_prompt_longer_than_the_context_is_refused_with_llama_servers_error(
     }
 
 
+def test_a_prompt_must_leave_room_for_one_token(private_server, model):
+    # llama-server refuses a prompt of n_ctx tokens or more: the first generated token needs a
+    # cell. Ollama relays that refusal with truncate=false, and truncates such a prompt itself
+    # otherwise.
+    def generate(num_ctx: int | None, **more) -> httpx.Response:
+        body = {"model": model, "prompt": "one two three four five six seven eight", "raw": True}
+        options = {"temperature": 0, "num_predict": 1}
+        if num_ctx is not None:
+            options["num_ctx"] = num_ctx
+        return httpx.post(
+            f"{private_server.url}/api/generate",
+            json={**body, "options": options, "stream": False, **more},
+            timeout=120,
+        )
+
+    whole = generate(None)
+    assert whole.status_code == 200, whole.text
+    n = whole.json()["prompt_eval_count"]  # the prompt's tokens, BOS included
+    fits = generate(n + 1, truncate=False)
+    assert fits.status_code == 200, fits.text
+    assert fits.json()["prompt_eval_count"] == n
+    refused = generate(n, truncate=False)
+    assert refused.status_code == 400
+    error = json.loads(refused.json()["error"])["error"]
+    assert (error["n_prompt_tokens"], error["n_ctx"]) == (n, n)
+    assert error["message"] == (
+        f"request ({n} tokens) exceeds the available context size ({n} tokens), try increasing it"
+    )
+    truncated = generate(n)
+    assert truncated.status_code == 200, truncated.text
+    assert truncated.json()["prompt_eval_count"] == n - 1
+
+
 # --- methods -----------------------------------------------------------------------------------
 
 
@@ -258,3 +293,72 @@ def test_head_is_answered_where_ollama_answers_it(private_server, path, status):
     resp = httpx.head(private_server.url + path, timeout=30)
     assert resp.status_code == status
     assert resp.content == b""
+
+
+# --- CORS --------------------------------------------------------------------------------------
+
+# gin-contrib/cors' preflight answer as Ollama configures it (server/routes.go GenerateRoutes).
+PREFLIGHT = {
+    "access-control-allow-methods": "GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS",
+    "access-control-allow-headers": "Authorization,Content-Type,User-Agent,Accept,"
+    "X-Requested-With,Openai-Beta,X-Stainless-Arch,X-Stainless-Async,"
+    "X-Stainless-Custom-Poll-Interval,X-Stainless-Helper-Method,X-Stainless-Lang,"
+    "X-Stainless-Os,X-Stainless-Package-Version,X-Stainless-Poll-Helper,"
+    "X-Stainless-Retry-Count,X-Stainless-Runtime,X-Stainless-Runtime-Version,"
+    "X-Stainless-Timeout",
+    "access-control-max-age": "43200",
+}
+PREFLIGHT_VARY = ["Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/chat", "/api/tags", "/v1/chat/completions", "/api/blobs/sha256:00", "/nowhere"]
+)
+@pytest.mark.parametrize(
+    "request_headers",
+    [
+        {},  # no Access-Control-Request-Method: gin's cors answers any OPTIONS with an Origin
+        {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-other"},
+        {"Access-Control-Request-Method": "PURGE"},  # nothing requested is checked
+    ],
+)
+def test_a_cross_site_options_is_answered_204_with_ollamas_preflight_headers(
+    private_server, path, request_headers
+):
+    origin = "http://localhost:3000"
+    resp = httpx.options(
+        private_server.url + path, headers={"Origin": origin, **request_headers}, timeout=30
+    )
+    assert resp.status_code == 204
+    assert resp.content == b""
+    assert resp.headers["access-control-allow-origin"] == origin
+    for name, value in PREFLIGHT.items():
+        assert resp.headers[name] == value
+    assert resp.headers.get_list("vary") == PREFLIGHT_VARY
+
+
+def test_options_that_is_not_cross_site_reaches_the_router(private_server):
+    # No Origin, or the server's own: not a CORS request, so gin's router answers (405).
+    url = private_server.url + "/api/chat"
+    assert httpx.options(url, timeout=30).status_code == 405
+    own = {"Origin": private_server.url, "Access-Control-Request-Method": "POST"}
+    resp = httpx.options(url, headers=own, timeout=30)
+    assert resp.status_code == 405
+    assert "access-control-allow-origin" not in resp.headers
+    # An empty Origin is none (Go's Header.Get), not a foreign one.
+    assert httpx.options(url, headers={"Origin": ""}, timeout=30).status_code == 405
+    assert httpx.get(private_server.url + "/api/tags", headers={"Origin": ""}).status_code == 200
+
+
+def test_a_cross_site_request_gets_its_origin_back_and_vary(private_server):
+    origin = "http://127.0.0.1:8080"
+    resp = httpx.get(private_server.url + "/api/tags", headers={"Origin": origin}, timeout=30)
+    assert resp.status_code == 200
+    assert resp.headers["access-control-allow-origin"] == origin
+    assert resp.headers.get_list("vary") == ["Origin"]
+    assert "access-control-allow-methods" not in resp.headers  # a preflight's only
+    missing = httpx.post(
+        private_server.url + "/api/show", json={"model": "nope"}, headers={"Origin": origin}
+    )
+    assert missing.status_code == 404  # an error a page can read
+    assert missing.headers["access-control-allow-origin"] == origin

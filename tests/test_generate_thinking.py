@@ -22,6 +22,8 @@ from test_store import write_tiny_gguf
 
 THINKER = "gen-think:latest"
 JINJA = "gen-jinja:latest"
+JINJA_THINKER = "gen-jinja-think:latest"  # its Jinja template writes thinking between tags
+READS_THINK = "gen-reads-think:latest"  # its Go template reads .Think, writes no thinking back
 
 THINK_TEMPLATE = """\
 {{- range $i, $_ := .Messages }}
@@ -56,6 +58,15 @@ JINJA_TEMPLATE = (
     "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
 )
 
+# A Jinja template Ollama marks as thinking: `<think>` and `</think>` both in it.
+JINJA_THINK_TEMPLATE = (
+    "{% if enable_thinking is defined %}[enable_thinking={{ enable_thinking }}]{% endif %}"
+    "{% for m in messages %}<{{ m.role }}>"
+    "{% if m.thinking %}<think>{{ m.thinking }}</think>{% endif %}{{ m.content }}{% endfor %}"
+    "{% if enable_thinking %}<think>{% endif %}"
+)
+READS_THINK_TEMPLATE = "{{ if .Think }}<think>{{ end }}{{ .Prompt }}"
+
 THINK_CHOICES = '("high", "medium", "low", "max", true, or false)'
 
 
@@ -81,6 +92,16 @@ def models(client, tmp_path_factory) -> None:
     )
     digest = client.create_blob(gguf)
     done = client.create(model=JINJA, files={"jinja.gguf": digest}, stream=False)
+    assert done.status == "success"
+    gguf = write_tiny_gguf(
+        tmp_path_factory.mktemp("jinja-think") / "jinja.gguf", chat_template=JINJA_THINK_TEMPLATE
+    )
+    digest = client.create_blob(gguf)
+    done = client.create(model=JINJA_THINKER, files={"jinja.gguf": digest}, stream=False)
+    assert done.status == "success"
+    done = client.create(
+        model=READS_THINK, from_="gemma3:270m-pt", template=READS_THINK_TEMPLATE, stream=False
+    )
     assert done.status == "success"
 
 
@@ -253,3 +274,45 @@ def test_jinja_kwargs_cannot_replace_the_conversation():
         template_kwargs={"messages": [{"role": "user", "content": "replaced"}]},
     )
     assert text == "kept"
+
+
+# --- which models think ------------------------------------------------------------------------
+
+
+def capabilities(server, model: str) -> list[str]:
+    resp = httpx.post(f"{server.url}/api/show", json={"model": model}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["capabilities"]
+
+
+def test_a_jinja_template_with_think_tags_makes_a_thinking_model(private_server):
+    # Ollama's rule for a GGUF's chat template: `<think>` and `</think>` both in it.
+    assert "thinking" in capabilities(private_server, JINJA_THINKER)
+    tags = httpx.get(f"{private_server.url}/api/tags", timeout=60).json()["models"]
+    (entry,) = [m for m in tags if m["name"] == JINJA_THINKER]
+    assert "thinking" in entry["capabilities"]
+    payload = {"model": JINJA_THINKER, "prompt": "hi"}
+    # On by default, as for any thinking model; think=true and a level are accepted.
+    assert rendered(private_server, payload) == "[enable_thinking=True]<user>hi<think>"
+    assert rendered(private_server, {**payload, "think": True}).startswith("[enable_thinking=True]")
+    assert rendered(private_server, {**payload, "think": "low"}).startswith(
+        "[enable_thinking=True]"
+    )
+    assert rendered(private_server, {**payload, "think": False}) == (
+        "[enable_thinking=False]<user>hi"
+    )
+
+
+def test_a_go_template_that_only_reads_think_is_no_thinking_model(private_server):
+    # Ollama infers thinking from `.Thinking` written back between tags in the messages; a
+    # template that reads `.Think` alone does not make a thinking model, so think is refused.
+    assert "thinking" not in capabilities(private_server, READS_THINK)
+    resp = post(private_server, {"model": READS_THINK, "prompt": "x", "think": True})
+    assert resp.status_code == 400
+    assert resp.json() == {"error": f'"{READS_THINK}" does not support thinking'}
+    # Not set, it stays unset: the template sees false.
+    assert rendered(private_server, {"model": READS_THINK, "prompt": "x"}) == "x"
+
+
+def test_the_go_thinking_model_is_a_thinking_model(private_server):
+    assert capabilities(private_server, THINKER) == ["completion", "thinking"]

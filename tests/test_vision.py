@@ -10,6 +10,7 @@ import asyncio
 import base64
 import io
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -322,6 +323,16 @@ def test_a_modelfile_with_a_second_from_adds_the_projector(
     assert done.returncode == 0, done.stderr
     try:
         assert "vision" in client.show("seeing:cli").capabilities
+        shown = subprocess.run(
+            [sys.executable, "-m", "ollama_toolkit", "show", "seeing:cli"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+        projector = shown.split("  Projector\n", 1)[1]
+        assert re.search(r"architecture +clip", projector)
+        assert "dimensions" in projector and "640" in projector
         r = client.generate(model="seeing:cli", prompt="x", images=[png(1)], options=GREEDY)
         assert r.prompt_eval_count > TOKENS_PER_IMAGE
     finally:

@@ -132,6 +132,8 @@ def model_info(show: ShowResponse) -> str:
     sections = [("Model", [(k, v) for k, v in model_rows if v])]
     if show.capabilities:
         sections.append(("Capabilities", [(c, "") for c in show.capabilities]))
+    if show.projector_info:
+        sections.append(("Projector", _projector_rows(show.projector_info)))
     if show.parameters:
         params = [line.split(None, 1) for line in show.parameters.splitlines() if line.strip()]
         sections.append(("Parameters", [(p[0], p[1] if len(p) > 1 else "") for p in params]))
@@ -146,3 +148,22 @@ def model_info(show: ShowResponse) -> str:
         out += [f"    {k.ljust(width)}    {v}".rstrip() for k, v in rows]
         out.append("")
     return "\n".join(out)
+
+
+def _projector_rows(info: dict) -> list[tuple[str, str]]:
+    """Ollama's Projector table: architecture, parameters, and the vision (or audio) encoder's
+    embedding length and projection dimensions."""
+    from ollama_toolkit.store.gguf_meta import parameter_size
+
+    arch = str(info.get("general.architecture") or "")
+    rows = [("architecture", arch)] if arch else []
+    count = info.get("general.parameter_count")
+    if isinstance(count, int | float):
+        rows.append(("parameters", parameter_size(int(count))))
+    for key, label in (("embedding_length", "embedding length"), ("projection_dim", "dimensions")):
+        value = next(
+            (info[k] for m in ("vision", "audio") if (k := f"{arch}.{m}.{key}") in info), None
+        )
+        if value is not None:
+            rows.append((label, str(value)))
+    return rows

@@ -11,9 +11,9 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ollama_toolkit import config
 from ollama_toolkit.api.errors import OllamaError
@@ -63,15 +63,11 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimits, max_bytes=config.max_body_bytes(), read_timeout_s=config.body_timeout()
     )
-    # Inside CORS: preflights are answered before it, and a 401 gets CORS headers a page reads.
+    # Inside CORS: cross-site OPTIONS (preflights) are answered before it, and a 401 gets the
+    # CORS headers a page needs to read it.
     api_keys = ApiKeys.from_config()
     app.add_middleware(ApiKeyAuth, keys=api_keys)
-    app.add_middleware(
-        _CORS,
-        allow_origin_regex=_origins_regex(config.origins()),
-        allow_methods=["*"],
-        allow_headers=["*"],
-    )
+    app.add_middleware(CORS)
     # Outside CORS and auth: a foreign Host or Origin never reaches CORS or a route.
     app.add_middleware(LocalGuard, bind_host=config.host().host, origins=config.origins())
     # Added last, so outermost: every request is counted (and logged), refused ones too.
@@ -101,22 +97,94 @@ def create_app(models_dir: Path | None = None) -> FastAPI:
     return app
 
 
-class _CORS(CORSMiddleware):
-    """Starlette's CORS, answering a good preflight 204 with no body, as Ollama (gin's cors)."""
+# Ollama's CORS configuration (server/routes.go, on gin-contrib/cors' DefaultConfig): the
+# methods and headers a preflight allows, as gin writes them (names canonicalized, joined by
+# commas), and how long a browser may cache the answer (12 hours).
+CORS_ALLOW_METHODS = "GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS"
+CORS_ALLOW_HEADERS = ",".join(
+    (
+        "Authorization",
+        "Content-Type",
+        "User-Agent",
+        "Accept",
+        "X-Requested-With",
+        # OpenAI's clients send these.
+        "Openai-Beta",
+        "X-Stainless-Arch",
+        "X-Stainless-Async",
+        "X-Stainless-Custom-Poll-Interval",
+        "X-Stainless-Helper-Method",
+        "X-Stainless-Lang",
+        "X-Stainless-Os",
+        "X-Stainless-Package-Version",
+        "X-Stainless-Poll-Helper",
+        "X-Stainless-Retry-Count",
+        "X-Stainless-Runtime",
+        "X-Stainless-Runtime-Version",
+        "X-Stainless-Timeout",
+    )
+)
+CORS_MAX_AGE = "43200"
+_PREFLIGHT_HEADERS = [
+    (b"access-control-allow-methods", CORS_ALLOW_METHODS.encode()),
+    (b"access-control-allow-headers", CORS_ALLOW_HEADERS.encode()),
+    (b"access-control-max-age", CORS_MAX_AGE.encode()),
+    (b"vary", b"Origin"),
+    (b"vary", b"Access-Control-Request-Method"),
+    (b"vary", b"Access-Control-Request-Headers"),
+]
 
-    def preflight_response(self, request_headers: Headers) -> Response:
-        response = super().preflight_response(request_headers)
-        if response.status_code != 200:
-            return response
-        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
-        return Response(status_code=204, headers=headers)
 
+class CORS:
+    """Ollama's CORS layer (gin-contrib/cors as server/routes.go configures it), as a pure ASGI
+    middleware inside `LocalGuard`, which has already refused (403) every `Origin` that is not
+    allowed.
 
-def _origins_regex(origins: list[str]) -> str:
-    import re
+    - No `Origin`, or the server's own (`http://` or `https://` + `Host`): not cross-site,
+      passed on untouched.
+    - Any other `Origin` on an `OPTIONS` request, whatever its path and whether or not it
+      carries `Access-Control-Request-Method`: answered here, 204 with no body, the allowed
+      methods and headers, `Access-Control-Max-Age` and the origin itself; the requested
+      method and headers are not checked (the browser compares them with the lists).
+    - Any other method: passed on; its answer (refusals from inside, such as a 401, included)
+      gets `Access-Control-Allow-Origin` and `Vary: Origin`, so the page can read it.
+    """
 
-    parts = [re.escape(o).replace(r"\*", ".*") for o in origins]
-    return "^(" + "|".join(parts) + ")$"
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        host = headers.get("host")
+        if not origin or (host is not None and origin in (f"http://{host}", f"https://{host}")):
+            await self.app(scope, receive, send)
+            return
+        allow_origin = (b"access-control-allow-origin", origin.encode("latin-1"))
+        if scope["method"] == "OPTIONS":
+            start = {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": [*_PREFLIGHT_HEADERS, allow_origin],
+            }
+            await send(start)
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", ()))
+                response_headers = MutableHeaders(scope=message)
+                varies = ",".join(response_headers.getlist("vary")).lower()
+                if "origin" not in (v.strip() for v in varies.split(",")):
+                    response_headers.append("Vary", "Origin")
+                response_headers["Access-Control-Allow-Origin"] = origin
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
 
 
 def serve(host: config.HostURL | None = None) -> None:

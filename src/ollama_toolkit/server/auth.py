@@ -10,8 +10,8 @@ where Anthropic's clients send it), except:
   exempts it too);
 - `GET`/`HEAD` `/ui` and `/ui/…`: the web UI's static files (server/ui.py), which hold no data;
   the page asks for the key when the API answers 401 and sends it with its own requests;
-- CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`): browsers send
-  them without credentials; the CORS middleware, outside this one, answers them.
+- CORS preflights never reach this check: browsers send them without credentials, and the
+  CORS middleware outside this one answers every cross-site `OPTIONS` itself.
 
 A refusal is a 401 with `WWW-Authenticate: Bearer`: Ollama's `{"error": "unauthorized"}`, on
 `/v1` OpenAI's error object (`invalid_api_key`; its SDK raises `AuthenticationError`), and on
@@ -171,12 +171,7 @@ def _is_open(scope: Scope) -> bool:
     method: str = scope["method"]
     if (method, scope["path"]) in OPEN_ROUTES:
         return True
-    if method in ("GET", "HEAD") and _is_ui(scope["path"]):
-        return True
-    if method == "OPTIONS":  # a CORS preflight, as Starlette's CORSMiddleware tells one
-        names = {name for name, _ in scope["headers"]}
-        return b"origin" in names and b"access-control-request-method" in names
-    return False
+    return method in ("GET", "HEAD") and _is_ui(scope["path"])
 
 
 def _is_ui(path: str) -> bool:

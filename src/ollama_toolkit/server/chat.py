@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from ollama_toolkit.api.errors import (
     InternalError,
     does_not_support,
+    lacks_capability,
     model_required,
     top_logprobs_range,
 )
@@ -74,7 +75,7 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
         return
 
     template = ChatTemplate(job.model)
-    think, image_data = _check_capabilities(req, template.capabilities())
+    think, image_data = _check_capabilities(req, str(job.model.name), template.capabilities())
     images: dict[str, ImageInput] = {}
     if image_data:
         decoded = await off_loop(decode_images, list(image_data.values()))
@@ -200,14 +201,18 @@ class _PromptJob:
 
 
 def _check_capabilities(
-    req: ChatRequest, caps: list[str]
+    req: ChatRequest, full_name: str, caps: list[str]
 ) -> tuple[ThinkValue | None, dict[str, bytes]]:
     """Refuse what the model cannot do; return the effective `think` (on by default for
-    thinking models, as in Ollama) and the messages' images (base64 → bytes)."""
+    thinking models, as in Ollama) and the messages' images (base64 → bytes).
+
+    Worded as Ollama's ChatHandler words each: `chat` and `thinking` with the name as the
+    request gave it, quoted; `tools` as its scheduler's capability check, with the model's
+    full name unquoted."""
     if "completion" not in caps:
         raise does_not_support(req.model, "chat")
     if req.tools and "tools" not in caps:
-        raise does_not_support(req.model, "tools")
+        raise lacks_capability(full_name, "tools")
     images = [image for m in req.messages for image in m.images or ()]
     data: dict[str, bytes] = {}
     if images:

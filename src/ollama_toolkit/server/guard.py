@@ -59,7 +59,8 @@ class LocalGuard:
             log.debug("refused a request for host %r", host)
             await _forbidden(send)
             return
-        if origin is not None and not self.allowed_origin(origin, host):
+        # An empty `Origin` is none, as gin-contrib/cors reads it (Go's Header.Get).
+        if origin and not self.allowed_origin(origin, host):
             log.debug("refused a request from origin %r", origin)
             await _forbidden(send)
             return

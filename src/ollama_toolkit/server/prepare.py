@@ -115,10 +115,14 @@ def think_level(think: ThinkValue | None) -> str:
 def fit_context(
     prompt: list[PromptChunk], opts: Options, num_ctx: int, truncate: bool
 ) -> list[PromptChunk]:
-    """Truncate a prompt longer than num_ctx, keeping its first num_keep tokens (Ollama's
-    rule). An image in the part cut out goes whole."""
+    """Truncate a prompt that leaves no room in num_ctx for a generated token, keeping its
+    first num_keep tokens (Ollama's rule). An image in the part cut out goes whole.
+
+    The bound is llama-server's: a prompt of num_ctx tokens or more is refused there (Ollama
+    truncates one of more than num_ctx - 1 tokens before it gets there, or with truncate=false
+    relays the refusal)."""
     length = sum(len(chunk.tokens) for chunk in prompt)
-    if length <= num_ctx:
+    if length < num_ctx:
         return prompt
     if not truncate:
         raise context_exceeded(length, num_ctx)

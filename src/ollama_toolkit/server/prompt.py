@@ -12,16 +12,12 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import jinja2
-import jinja2.meta
-
 from ollama_toolkit.api.errors import InternalError
 from ollama_toolkit.api.types import Message, ThinkValue, Tool
-from ollama_toolkit.parsers.thinking import DEFAULT_TAGS, ThinkingParser, infer_tags
+from ollama_toolkit.parsers.thinking import DEFAULT_TAGS, ThinkingParser
 from ollama_toolkit.parsers.tools import JSON_TAG, tool_call_tag
 from ollama_toolkit.server.prepare import think_level
-from ollama_toolkit.store.model import DEFAULT_TEMPLATE, Model
-from ollama_toolkit.store.store import MEDIA_TEMPLATE
+from ollama_toolkit.store.model import Model
 from ollama_toolkit.template import TemplateError, Values, render_jinja
 from ollama_toolkit.template.funcs import BUILTINS, OLLAMA_FUNCS
 from ollama_toolkit.template.nodes import ListNode
@@ -39,13 +35,12 @@ class ChatTemplate:
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        self.jinja = _jinja_source(model)
+        self.jinja = model.jinja_template
 
     def capabilities(self) -> list[str]:
-        caps = self.model.capabilities()
-        if self.jinja is not None and "tools" not in caps and _jinja_uses_tools(self.jinja):
-            caps.append("tools")
-        return caps
+        """The model's capabilities (store/model.py), with those of the template that renders
+        its prompts: its GGUF's Jinja chat template, or its Go template."""
+        return self.model.capabilities()
 
     def render(
         self, messages: list[dict[str, Any]], tools: list[Tool] | None, think: ThinkValue | None
@@ -79,7 +74,7 @@ class ChatTemplate:
     def thinking_parser(self, prompt: str) -> ThinkingParser:
         """A parser for the answer to `prompt`, already inside the thinking when the prompt
         ends by opening it. The tags are the template's, or `<think>` `</think>`."""
-        opening, closing = infer_tags(self._root())
+        opening, closing = self.model.thinking_tags
         if not (opening and closing):
             opening, closing = DEFAULT_TAGS
         parser = ThinkingParser(opening, closing)
@@ -112,24 +107,6 @@ def jinja_think_kwargs(think: ThinkValue | None) -> dict[str, Any]:
     if isinstance(think, str):
         kwargs["reasoning_effort"] = think
     return kwargs
-
-
-def _jinja_source(model: Model) -> str | None:
-    """The GGUF's Jinja chat template, when the model has neither a template layer nor a
-    built-in template matching it (its template is then Ollama's bare default)."""
-    if model.manifest.layer(MEDIA_TEMPLATE) is not None or model.template != DEFAULT_TEMPLATE:
-        return None
-    source = model.metadata.get("tokenizer.chat_template")
-    return source if isinstance(source, str) and source.strip() else None
-
-
-@functools.lru_cache(maxsize=32)
-def _jinja_uses_tools(source: str) -> bool:
-    try:
-        env = jinja2.Environment(extensions=["jinja2.ext.loopcontrols"])
-        return "tools" in jinja2.meta.find_undeclared_variables(env.parse(source))
-    except jinja2.TemplateError:
-        return False
 
 
 @functools.lru_cache(maxsize=32)

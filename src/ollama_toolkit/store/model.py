@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ollama_toolkit.parsers.thinking import infer_tags
 from ollama_toolkit.store import gguf_meta
 from ollama_toolkit.store.names import ModelName
 from ollama_toolkit.store.store import (
@@ -24,9 +25,28 @@ from ollama_toolkit.store.store import (
 )
 from ollama_toolkit.template import Template, named_template, template_for_jinja
 from ollama_toolkit.template import parse as parse_template
+from ollama_toolkit.template.funcs import BUILTINS, OLLAMA_FUNCS
+from ollama_toolkit.template.parser import parse_trees
 
 # Ollama's default template when a model has none: the prompt itself.
 DEFAULT_TEMPLATE = "{{ .Prompt }}"
+
+_TEMPLATE_FUNCS = frozenset(BUILTINS) | frozenset(OLLAMA_FUNCS)
+
+
+def jinja_capabilities(source: str) -> list[str]:
+    """What a GGUF's Jinja chat template can do, by Ollama's plain text tests
+    (server/images.go: chatTemplateHasToolSupport, chatTemplateHasThinkingSupport)."""
+    caps = []
+    if "tools" in source or "tool_call" in source:
+        caps.append("tools")
+    both_tags = "<think>" in source and "</think>" in source
+    # Qwen's and DeepSeek's templates that drop earlier reasoning by splitting the assistant's
+    # content at `</think>`: llama.cpp still finds the reasoning.
+    splits = "content.split('</think>')" in source or 'content.split("</think>")' in source
+    if both_tags or (splits and "reasoning_content" not in source and "<SPECIAL_12>" not in source):
+        caps.append("thinking")
+    return caps
 
 
 @dataclass
@@ -71,24 +91,43 @@ class Model:
 
     @functools.cached_property
     def _capabilities(self) -> tuple[str, ...]:
+        # In Ollama's order (server/images.go, capabilitiesForTemplate): the Jinja chat
+        # template's, the GGUF's, the projector's, then the Go template's.
+        caps: list[str] = []
+        if self.jinja_template is not None:
+            caps += jinja_capabilities(self.jinja_template)
         kv = self.metadata
-        arch = self.architecture
-        caps = []
-        if f"{arch}.pooling_type" in kv:
-            caps.append("embedding")
-        else:
-            caps.append("completion")
+        caps.append("embedding" if f"{self.architecture}.pooling_type" in kv else "completion")
+        # Images need a projector: llama.cpp reads no vision tower inside the model's own GGUF.
+        if self.projector is not None:
+            caps.append("vision")
         used = self.parsed_template.vars()
         if "tools" in used:
             caps.append("tools")
         if "suffix" in used:
             caps.append("insert")
-        # Images need a projector: llama.cpp reads no vision tower inside the model's own GGUF.
-        if self.projector is not None:
-            caps.append("vision")
-        if "think" in used or "thinking" in used:
+        if all(self.thinking_tags):
             caps.append("thinking")
-        return tuple(caps)
+        return tuple(dict.fromkeys(caps))
+
+    @functools.cached_property
+    def jinja_template(self) -> str | None:
+        """The GGUF's Jinja chat template when it is what renders this model's prompts: the
+        model has neither a template layer nor a built-in template matching it (its Go
+        template is then Ollama's bare default)."""
+        if self.manifest.layer(MEDIA_TEMPLATE) is not None or self.template != DEFAULT_TEMPLATE:
+            return None
+        source = self.metadata.get("tokenizer.chat_template")
+        return source if isinstance(source, str) and source.strip() else None
+
+    @functools.cached_property
+    def thinking_tags(self) -> tuple[str, str]:
+        """The tags around thinking that the Go template writes back into earlier assistant
+        turns (Ollama's `thinking.InferTags`); empty strings when it writes none back: a
+        template that only reads `.Think` or `.Thinking` elsewhere does not make a thinking
+        model."""
+        root = parse_trees(self.template, _TEMPLATE_FUNCS)[""].root
+        return infer_tags(root)
 
     def details(self) -> dict[str, Any]:
         family = self.config.get("model_family") or self.architecture
