@@ -1,6 +1,6 @@
 """One command: our server against llama.cpp's tools and two peer servers, in one run.
 
-    .venv/bin/python -m bench.run [--quick] [--threads 2] [--only vision]
+    .venv/bin/python -m bench.run [--quick] [--threads 2] [--only vision|kv-cache|speculative]
 
 See bench/README.md for what each figure means. Exits 0 unless a step crashed; targets are
 reported as PASS/FAIL, never enforced.
@@ -9,6 +9,7 @@ reported as PASS/FAIL, never enforced.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
-from bench import baselines, servers, vision
+from bench import baselines, kv_cache, servers, speculative, vision
 from bench.baselines import LlamaBench
 from bench.build import BUILD_DIR, LLAMA_CPP_PYTHON_VERSION, ensure_built
 from bench.cpu import OtherLoad
@@ -60,11 +61,14 @@ class Plan:
     loads: int  # 8-client runs per server (median reported), each with prompts of its own
     staggered: int  # the same, for the staggered 8 clients
     images: int  # llama-mtmd-cli runs, each next to one pair of our requests (median reported)
+    copies: int = 3  # rounds of the copy-heavy workloads over their servers (median reported)
 
 
 FULL = Plan(reps=5, pairs=7, overhead_requests=20, rounds=3, loads=3, staggered=2, images=9)
-QUICK = Plan(reps=1, pairs=2, overhead_requests=8, rounds=1, loads=1, staggered=1, images=3)
-WORKLOADS = ("vision",)  # what --only can pick
+QUICK = Plan(
+    reps=1, pairs=2, overhead_requests=8, rounds=1, loads=1, staggered=1, images=3, copies=1
+)
+WORKLOADS = ("vision", "kv-cache", "speculative")  # what --only can pick
 
 
 class Run:
@@ -343,6 +347,75 @@ def image_prefill(run: Run, gguf: Path, models: Path, threads: int, plan: Plan) 
         )
 
 
+def kv_cache_settings(run: Run, gguf: Path, models: Path, threads: int, plan: Plan) -> None:
+    """Our server with each K/V cache type and flash attention setting (bench/kv_cache.py): all
+    four up at once, the requests going round them, so each sees the same machine."""
+    pf = PromptFactory(gguf)
+    try:
+        loads = [
+            [
+                [Turn(pf.make(LOAD_PROMPT_TOKENS), LOAD_GEN_TOKENS) for _ in range(plan.rounds)]
+                for _ in range(CLIENTS)
+            ]
+            for _ in range(plan.loads)
+        ]
+        with contextlib.ExitStack() as up:
+            ours: dict[str, servers.Server] = {}
+            for s in kv_cache.SETTINGS:
+                with run.step(f"our server, {s.label}: start, load, memory"):
+                    srv = up.enter_context(
+                        servers.ours(models, threads, CLIENTS, s.env, f"ours-kv-{s.key}")
+                    )
+                    run.memory(f"kv_mem_{s.key}", warm_up(srv, pf.make(SHORT_TOKENS), False))
+                    run.figures[f"kv_size_{s.key}"] = kv_cache.ps_size(srv) / MIB
+                    ours[s.key] = srv
+            with run.step(f"generation, 1 stream: {plan.reps} rounds over the settings"):
+                gen: dict[str, list[Result]] = {key: [] for key in ours}
+                for _ in range(plan.reps):
+                    for key, srv in ours.items():
+                        gen[key] += sequential(srv, [Ask(pf.make(SHORT_TOKENS), GEN_TOKENS)])
+                for key, results in gen.items():
+                    run.figures[f"kv_gen_{key}"] = median([r.gen_rate for r in results])
+                    run.notes[f"kv_gen_{key}"] = f"median of {len(results)}"
+            with run.step(f"8 clients: {plan.loads} runs over the settings"):
+                runs: dict[str, list[Load]] = {key: [] for key in ours}
+                for clients in loads:
+                    for key, srv in ours.items():
+                        runs[key].append(ollama_load(srv, clients))
+                for key, results in runs.items():
+                    run.load(f"kv_load_{key}", results)
+    finally:
+        pf.close()
+
+
+def speculative_decoding(run: Run, gguf: Path, models: Path, threads: int, plan: Plan) -> None:
+    """Copy-heavy generation (bench/speculative.py): our server with speculative decoding
+    (OLLAMA_SPECULATIVE=auto) and without (the default), llama-server in its n-gram speculative
+    modes; all up at once, each round's requests going round them, so each sees the same
+    machine."""
+    with contextlib.ExitStack() as up:
+        with run.step("speculative decoding: start our server twice and llama-server's modes"):
+            mine = up.enter_context(
+                servers.ours(models, threads, CLIENTS, speculative.AUTO, "ours-speculative-auto")
+            )
+            off = up.enter_context(
+                servers.ours(models, threads, CLIENTS, speculative.OFF, "ours-speculative-off")
+            )
+            peers = {
+                mode: up.enter_context(
+                    servers.llama_server(
+                        gguf, threads, CLIENTS, ("--spec-type", mode), f"llama-server-{mode}"
+                    )
+                )
+                for mode in speculative.LLAMA_SERVER_MODES
+            }
+            speculative.warm(mine, off, peers)
+        with run.step(f"copy-heavy generation: {plan.copies} rounds over the servers"):
+            figures, notes = speculative.rounds(mine, off, peers, plan.copies)
+            run.figures.update(figures)
+            run.notes.update(notes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 1.5 min)")
@@ -350,7 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=WORKLOADS,
-        help="run only this workload: vision, a prompt with an image (about 10 s)",
+        help="run only this workload: vision, a prompt with an image (about 10 s); kv-cache,"
+        " our server with each K/V cache type and flash attention on or off (about 3.5 min);"
+        " speculative, copy-heavy generation with and without speculative decoding, and"
+        " llama-server's n-gram modes (about 4 min)",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -365,9 +441,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "vision":
         image_prefill(run, gguf, models, args.threads, plan)
         run.llama_cpp = vision.mtmd_build()
+    elif args.only == "kv-cache":
+        kv_cache_settings(run, gguf, models, args.threads, plan)
+        run.llama_cpp = vision.mtmd_build()  # the vendored llama.cpp's build, as the tools name it
+    elif args.only == "speculative":
+        speculative_decoding(run, gguf, models, args.threads, plan)
+        run.llama_cpp = vision.mtmd_build()
     else:
         text_workloads(run, gguf, models, args.threads, plan)
         image_prefill(run, gguf, models, args.threads, plan)
+        speculative_decoding(run, gguf, models, args.threads, plan)
 
     busy = other.cpus()
     if busy > BUSY_WARNING:
@@ -382,7 +465,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f}s; "
         f"other processes' load during the run: {busy:.2f} CPUs"
     )
-    show(run.figures, run.notes, run.busy, title, caption, VISION_ROWS if args.only else ROWS)
+    rows = {
+        "vision": VISION_ROWS,
+        "kv-cache": kv_cache.ROWS,
+        "speculative": speculative.ROWS,
+    }.get(args.only or "", ROWS + speculative.ROWS)
+    show(run.figures, run.notes, run.busy, title, caption, rows)
     if run.failed:
         print("failed steps: " + ", ".join(run.failed), file=sys.stderr)
     return 1 if run.failed else 0

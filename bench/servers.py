@@ -110,25 +110,41 @@ def _wait_ready(server: Server, path: str, timeout: float) -> None:
     raise RuntimeError(f"{server.name} not ready after {timeout:.0f}s; see {server.log}")
 
 
-def ours(models_dir: Path, threads: int, parallel: int) -> AbstractContextManager[Server]:
+def ours(
+    models_dir: Path,
+    threads: int,
+    parallel: int,
+    env: dict[str, str] | None = None,
+    name: str = "ours",
+) -> AbstractContextManager[Server]:
+    """`env`: more settings (OLLAMA_KV_CACHE_TYPE, …); `name`: of the log, for servers side by
+    side."""
     port = free_port()
-    env = {
+    settings = {
         "OLLAMA_HOST": f"127.0.0.1:{port}",
         "OLLAMA_MODELS": str(models_dir),
         "OLLAMA_NUM_PARALLEL": str(parallel),
         "OLLAMA_NUM_THREAD": str(threads),
         "OLLAMA_CONTEXT_LENGTH": str(NUM_CTX),
         "OLLAMA_KEEP_ALIVE": "-1",
+        **(env or {}),
     }
     cmd = [sys.executable, "-c", "from ollama_toolkit.server.app import serve; serve()"]
-    return _running("ours", cmd, port, "/api/version", env)
+    return _running(name, cmd, port, "/api/version", settings)
 
 
-def llama_server(gguf: Path, threads: int, parallel: int) -> AbstractContextManager[Server]:
+def llama_server(
+    gguf: Path,
+    threads: int,
+    parallel: int,
+    extra: tuple[str, ...] = (),
+    name: str = "llama-server",
+) -> AbstractContextManager[Server]:
+    """`extra`: more arguments (speculative decoding's, …); `name`: of the log."""
     port = free_port()
     flags = {"-m": gguf, "--host": "127.0.0.1", "--port": port, "-t": threads, "-tb": threads}
     cmd = command("llama-server", {**flags, "-np": parallel, "-c": NUM_CTX * parallel}, "-nr")
-    return _running("llama-server", cmd, port, "/health")
+    return _running(name, [*cmd, *extra], port, "/health")
 
 
 def ensure_llama_cpp_python_server() -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from ollama_toolkit.server.prompt import jinja_think_kwargs
 from ollama_toolkit.template import render_jinja
+from test_chat import THINK_TEMPLATE  # the Gemma-style thinking template of the chat tests
 from test_store import write_tiny_gguf
 
 THINKER = "gen-think:latest"
@@ -25,20 +26,6 @@ JINJA = "gen-jinja:latest"
 JINJA_THINKER = "gen-jinja-think:latest"  # its Jinja template writes thinking between tags
 READS_THINK = "gen-reads-think:latest"  # its Go template reads .Think, writes no thinking back
 
-THINK_TEMPLATE = """\
-{{- range $i, $_ := .Messages }}
-{{- $last := eq (len (slice $.Messages $i)) 1 }}
-{{- if eq .Role "user" }}<start_of_turn>user
-{{ .Content }}<end_of_turn>
-{{ else if eq .Role "assistant" }}<start_of_turn>model
-{{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}{{ .Content }}
-{{- if not $last }}<end_of_turn>
-{{ end }}
-{{- end }}
-{{- if and $last (ne .Role "assistant") }}<start_of_turn>model
-{{ if $.Think }}<think>{{ end }}
-{{- end }}
-{{- end }}"""
 
 # The model repeats the pattern it was shown: thinking first, then the answer.
 FEW_SHOT = [

@@ -203,6 +203,43 @@ def _optional_path(text: str) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
+KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
+"""OLLAMA_KV_CACHE_TYPE's values, as Ollama's `SupportsKVCacheType` (fs/ggml/ggml.go)."""
+
+
+def _kv_cache_type(text: str) -> str:
+    """One of KV_CACHE_TYPES, any case (Ollama lowercases it)."""
+    value = text.lower()
+    if value not in KV_CACHE_TYPES:
+        raise ValueError(f"{text!r} is not a K/V cache type ({', '.join(KV_CACHE_TYPES)})")
+    return value
+
+
+def _flash_attention(text: str) -> bool | None:
+    """`auto` (None): llama.cpp decides, as Ollama when the variable is unset; else a boolean.
+    Ollama reads it with Go's strconv.ParseBool and turns flash attention on when that fails
+    (envconfig.BoolWithDefault): a value that is no boolean does so here too, with a warning."""
+    s = text.lower()
+    if s == "auto":
+        return None
+    if s in _TRUE | _FALSE:
+        return s in _TRUE
+    log.warning("OLLAMA_FLASH_ATTENTION=%r is not a boolean: flash attention on, as Ollama", text)
+    return True
+
+
+def _show_auto_flag(value: bool | None) -> str:
+    return "auto" if value is None else _show_flag(value)
+
+
+def _speculative(text: str) -> str:
+    """`auto`, `on` or `off`; a boolean is `on` or `off`."""
+    s = text.lower()
+    if s in ("auto", "on", "off"):
+        return s
+    return "on" if _flag(text) else "off"
+
+
 def _spin_count(text: str) -> str:
     if text.lower() not in {"infinite", "infinity"} and int(text) < 0:
         raise ValueError(f"{text} is negative")
@@ -382,6 +419,20 @@ REQUEST_LOG_MAX_BYTES: Setting[int] = Setting(
     _positive_int,
     "size (bytes) at which OLLAMA_REQUEST_LOG is rotated (3 older files kept: .1 to .3)",
 )
+# The K/V cache (README's "K/V cache and flash attention"; engine/llama.py applies Ollama's rules).
+KV_CACHE_TYPE: Setting[str] = Setting(
+    "OLLAMA_KV_CACHE_TYPE",
+    "f16",
+    _kv_cache_type,
+    "quantization type for the K/V cache: f16, q8_0 or q4_0 (quantized: flash attention on)",
+)
+FLASH_ATTENTION: Setting[bool | None] = Setting(
+    "OLLAMA_FLASH_ATTENTION",
+    "auto",
+    _flash_attention,
+    "flash attention: true, false, or auto (llama.cpp enables it where the model supports it)",
+    show=_show_auto_flag,
+)
 # Limits: README's "Operating the server", server/limits.py, server/serving.py.
 MAX_BODY_BYTES: Setting[int] = Setting(
     "OLLAMA_MAX_BODY_BYTES",
@@ -447,6 +498,12 @@ SHUTDOWN_GRACE: Setting[float] = Setting(
     "on SIGTERM, how long running requests may go on before open streams are ended",
     show=_show_seconds,
 )
+SPECULATIVE: Setting[str] = Setting(
+    "OLLAMA_SPECULATIVE",
+    "off",
+    _speculative,
+    "speculative decoding with prompt lookup: off, on, or auto (only while few slots generate)",
+)
 # llama.cpp's CPU backend synchronises its threads with OpenMP barriers. libgomp lets a waiting
 # thread spin 300,000 rounds before it sleeps: about 3 ms here, so after every llama_decode one
 # core stays busy for nothing while the event loop waits for a core to send the token.
@@ -470,6 +527,9 @@ SETTINGS: tuple[Setting[Any], ...] = (
     MAX_LOADED_MODELS,
     MAX_QUEUE,
     NUM_THREAD,
+    KV_CACHE_TYPE,
+    FLASH_ATTENTION,
+    SPECULATIVE,
     ORIGINS,
     API_KEYS,
     API_KEYS_FILE,
@@ -562,6 +622,24 @@ def max_queue() -> int:
 def num_threads() -> int:
     """OLLAMA_NUM_THREAD: llama.cpp threads when a request sets no num_thread (0: all cores)."""
     return NUM_THREAD.get()
+
+
+def kv_cache_type() -> str:
+    """OLLAMA_KV_CACHE_TYPE: the K/V cache's type, f16 (default), q8_0 or q4_0; a quantized one
+    needs flash attention on (see engine/llama.py)."""
+    return KV_CACHE_TYPE.get()
+
+
+def flash_attention() -> bool | None:
+    """OLLAMA_FLASH_ATTENTION: True (on), False (off) or None (auto, the default: llama.cpp
+    decides)."""
+    return FLASH_ATTENTION.get()
+
+
+def speculative() -> str:
+    """OLLAMA_SPECULATIVE: speculative decoding with prompt lookup, `off` (the default), `auto`
+    (while few slots generate) or `on`; read when a model loads."""
+    return SPECULATIVE.get()
 
 
 LOCAL_ORIGINS = tuple(

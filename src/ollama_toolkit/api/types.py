@@ -314,6 +314,8 @@ class ShowResponse(WireModel):
     parameters: str | None = None
     template: str | None = None
     system: str | None = None
+    renderer: str | None = None
+    parser: str | None = None
     details: ModelDetails = Field(default_factory=ModelDetails)
     messages: list[Message] | None = None
     model_info: dict[str, Any] = Field(default_factory=dict)
@@ -337,6 +339,8 @@ class CreateRequest(WireModel):
     system: str | None = None
     parameters: dict[str, Any] | None = None
     messages: list[Message] | None = None
+    renderer: str | None = None
+    parser: str | None = None
 
 
 class CopyRequest(WireModel):

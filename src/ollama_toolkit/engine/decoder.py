@@ -5,6 +5,13 @@ the slot whose cached tokens share the longest prefix with the prompt), builds o
 with the next token of every generating slot and prompt chunks of prefilling ones, calls
 llama_decode once, then samples a token for every slot that has logits.
 
+Speculative decoding with prompt lookup (engine/speculative.py) rides in the same step: a
+generating slot whose recent tokens occurred before adds the tokens that followed them (a draft)
+after its last sampled token, all with logits; after the decode its sampler picks a token at each
+position in turn, and the draft's tokens are taken while they are what it picks. Each token taken
+is a true sample of the model given the ones before it, so the output is the output without
+speculation (any sampler, not only greedy); a step just yields several tokens of a slot at once.
+
 Events go back in batches: a step's events are handed over with one `post` per owner (such as
 asyncio's call_soon_threadsafe), just before the runner releases the GIL for a while (decode,
 a pause or an idle wait). Handing each event over as it comes would wake the event loop mid-step,
@@ -26,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ollama_toolkit import config
 from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.grammar import JsonEnd
 from ollama_toolkit.engine.llama import ContextConfig, LlamaContext, LlamaModel
@@ -38,6 +46,7 @@ from ollama_toolkit.engine.runner import (
     image_cell,
 )
 from ollama_toolkit.engine.sampling import GrammarError, Sampler
+from ollama_toolkit.engine.speculative import OUTPUT_TILE, PromptLookup
 from ollama_toolkit.engine.textstream import TextStream
 
 if TYPE_CHECKING:
@@ -84,6 +93,7 @@ class _Slot:
     json: JsonEnd | None = None
     generated: list[int] = field(default_factory=list)
     n_reused: int = 0
+    lookup: PromptLookup | None = None  # the drafting index, made at the first draft
     t_start: float = 0.0
     t_prompt_done: float = 0.0
 
@@ -117,6 +127,11 @@ _FIRST_TOKEN_PAUSE_S = 0.003
 # Sharing a prefix from another slot is worth a seq_cp only past a few tokens (a BOS alone is not).
 _MIN_SHARED_PREFIX = 16
 
+SPECULATIVE_MODES = ("auto", "on", "off")
+# OLLAMA_SPECULATIVE=auto drafts only while at most this many slots generate and no prompt is
+# being evaluated. Measured in bench/ (2 cores): see bench/README.md.
+_AUTO_MAX_SLOTS = 4
+
 
 class Decoder:
     """Owns a LlamaModel and its LlamaContext; only its thread touches the context.
@@ -131,7 +146,12 @@ class Decoder:
         load: RunnerOptions,
         num_parallel: int,
         projector_path: Path | None = None,
+        speculative: str | None = None,
     ):
+        # "auto", "on" or "off" (OLLAMA_SPECULATIVE by default); read by the loop at each step.
+        self.speculative = config.speculative() if speculative is None else speculative
+        if self.speculative not in SPECULATIVE_MODES:
+            raise ValueError(f"speculative must be one of {SPECULATIVE_MODES}")
         self.model = LlamaModel(model_path, use_mmap=load.use_mmap)
         self.projector: Projector | None = None
         try:
@@ -164,6 +184,9 @@ class Decoder:
             raise
         self.num_ctx = n_ctx_slot
         self.num_parallel = num_parallel
+        # Draft tokens verified and taken, over the decoder's life (plain counters for metrics).
+        self.draft_proposed = 0
+        self.draft_accepted = 0
         self._slots = [_Slot(i) for i in range(num_parallel)]
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._outbox: list[tuple[GenerationRequest, Event]] = []
@@ -319,6 +342,7 @@ class Decoder:
         slot.stream = TextStream(req.options.stop)
         slot.json = JsonEnd() if req.json_end else None
         slot.generated = []
+        slot.lookup = None
         slot.last = -1
         slot.t_start = time.perf_counter()
         slot.t_prompt_done = 0.0
@@ -336,19 +360,24 @@ class Decoder:
         slot.pending = []
         slot.stream = None
         slot.json = None
+        slot.lookup = None
 
     def _step(self) -> None:
         ctx = self.ctx
         self._prefill_image()
         ctx.batch_clear()
         budget = ctx.cfg.n_batch
-        outputs: list[tuple[_Slot, int]] = []
-        for slot in self._slots:
-            if slot.req is not None and not slot.pending:
-                index = ctx.batch_add([slot.last], slot.n_past, slot.seq, True)
-                slot.cached.append(slot.last)
-                outputs.append((slot, index))
-                budget -= 1
+        outputs: list[tuple[_Slot, int, list[int], bool]] = []
+        generating = [s for s in self._slots if s.req is not None and not s.pending]
+        for slot, (draft, guess) in zip(generating, self._drafts(generating, budget), strict=True):
+            index = ctx.batch_add([slot.last], slot.n_past, slot.seq, True)
+            slot.cached.append(slot.last)
+            outputs.append((slot, index, draft, guess))
+            budget -= 1 + len(draft)
+            # The draft follows at the next positions, each with logits; its KV cells are kept
+            # only for the tokens taken (see _verify).
+            for i, token in enumerate(draft, start=slot.n_past):
+                ctx.batch_add([token], i, slot.seq, True)
         for slot in self._slots:
             if budget <= 0:
                 break
@@ -369,7 +398,7 @@ class Decoder:
             slot.pending = slot.pending[len(chunk) :]
             budget -= len(chunk)
             if done:
-                outputs.append((slot, index))
+                outputs.append((slot, index, [], False))
         self._flush()  # the last step's events, while llama_decode runs without the GIL
         if not ctx.n_tokens:  # only an image this step (or its request failed)
             return
@@ -377,12 +406,15 @@ class Decoder:
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
         first_tokens = streaming = False
-        for slot, index in outputs:
+        for slot, index, draft, guess in outputs:
             if slot.t_prompt_done:
                 streaming = True
             else:
                 first_tokens = True
-            self._sample(slot, index)
+            if draft:
+                self._verify(slot, index, draft, guess)
+            else:
+                self._sample(slot, index)
         if first_tokens and not streaming:
             # llama.cpp's threads would take every core again at once and the event loop would
             # wait for one to send the first token: send it now and step aside briefly, once
@@ -418,7 +450,99 @@ class Decoder:
             slot.pending = slot.pending[n:]
             return
 
-    def _sample(self, slot: _Slot, index: int) -> None:
+    def _drafts(self, generating: list[_Slot], budget: int) -> list[tuple[list[int], bool]]:
+        """Each generating slot's draft for this step, and whether it is a mere guess.
+
+        Drafts are sized so that the step's output rows (one per generating slot, one per
+        draft token) fill whole tiles of OUTPUT_TILE (engine/speculative.py). Past one tile, a
+        partial tile costs more than a whole one: when the drafts leave one partial, slots
+        without a draft fill it with guesses (what followed their last token before, forks or
+        not), which cost less than nothing and are sometimes right."""
+        none: list[tuple[list[int], bool]] = [([], False)] * len(generating)
+        mode = self.speculative
+        if mode == "off" or not generating:
+            return none
+        room = budget - len(generating)  # every generating slot's last token comes first
+        prefilling = any(s.req is not None and s.pending for s in self._slots)
+        if mode == "on":
+            speculate = True
+            if prefilling:
+                room //= 2  # a prompt being evaluated keeps at least half of the rest
+        else:
+            speculate = not prefilling and len(generating) <= _AUTO_MAX_SLOTS
+        drafts = none.copy()
+        rows = len(generating)
+        if speculate:
+            for i, slot in enumerate(generating):
+                draft = self._lookup(slot).draft(self._draft_limit(slot, room), -rows % OUTPUT_TILE)
+                drafts[i] = (draft, False)
+                rows += len(draft)
+                room -= len(draft)
+        need = -rows % OUTPUT_TILE
+        if rows < OUTPUT_TILE or not need or need > room or (prefilling and mode != "on"):
+            return drafts
+        guesses = []
+        for i, slot in enumerate(generating):
+            if not drafts[i][0]:
+                guess = self._lookup(slot).guess(min(need, self._draft_limit(slot, room)))
+                if guess:
+                    guesses.append((i, guess))
+                    need -= len(guess)
+                    if not need:
+                        for j, g in guesses:
+                            drafts[j] = (g, True)
+                        break
+        return drafts
+
+    def _lookup(self, slot: _Slot) -> PromptLookup:
+        """The slot's drafting index, made on first use and brought up to date: its prompt and
+        its output (whose last token is slot.last)."""
+        req = slot.req
+        assert req is not None
+        lookup = slot.lookup
+        if lookup is None:
+            lookup = slot.lookup = PromptLookup()
+        seen, n_prompt = len(lookup.tokens), len(req.tokens)
+        if seen < n_prompt:
+            lookup.extend(req.tokens[seen:])
+            seen = n_prompt
+        if seen - n_prompt < len(slot.generated):
+            lookup.extend(slot.generated[seen - n_prompt :])
+        return lookup
+
+    def _draft_limit(self, slot: _Slot, room: int) -> int:
+        """The most draft tokens the slot may take: within the room, and short of the
+        context's end (so verifying a draft never has to undo a context shift) and of
+        num_predict."""
+        req = slot.req
+        assert req is not None
+        limit = min(room, req.num_ctx - slot.n_past - 3)
+        if req.options.num_predict > 0:
+            limit = min(limit, req.options.num_predict - len(slot.generated) - 1)
+        return limit
+
+    def _verify(self, slot: _Slot, index: int, draft: list[int], guess: bool) -> None:
+        """Sample the positions of [last, *draft] in turn, taking each draft token that is the
+        token sampled before it; the first token sampled that differs (or the one after the
+        whole draft) is the slot's next `last`. The sampler, stop strings, num_predict and
+        events see each token taken exactly as they would without a draft."""
+        taken = 0
+        for i, token in enumerate(draft):
+            if not self._sample(slot, index + i) or slot.last != token:
+                break
+            slot.cached.append(token)  # its KV cell, decoded in this step, is the true one
+            taken += 1
+        else:
+            self._sample(slot, index + len(draft))
+        if taken < len(draft):
+            self.ctx.seq_rm(slot.seq, slot.n_past, -1)
+        self.draft_proposed += len(draft)
+        self.draft_accepted += taken
+        if slot.lookup is not None and not guess:  # a guess says nothing of the drafts
+            slot.lookup.update(len(draft), taken)
+
+    def _sample(self, slot: _Slot, index: int) -> bool:
+        """Sample the slot's next token and emit it; whether the slot goes on generating."""
         req = slot.req
         assert req is not None and slot.sampler is not None and slot.stream is not None
         token = slot.sampler.sample(self.ctx, index)
@@ -427,7 +551,7 @@ class Decoder:
             slot.t_prompt_done = time.perf_counter()
         if self.model.is_eog(token):
             self._finish(slot, "stop")
-            return
+            return False
         slot.generated.append(token)
         text = slot.stream.push(self.model.piece(token))
         closed = False
@@ -448,6 +572,8 @@ class Decoder:
             self._finish(slot, "length")
         else:
             slot.last = token
+            return True
+        return False
 
     def _shift(self, slot: _Slot) -> bool:
         """Make room by dropping half of the tokens after num_keep (Ollama's context shift)."""

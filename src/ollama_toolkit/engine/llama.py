@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import llama_cpp as lc
 import numpy as np
+
+from ollama_toolkit import config
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +25,17 @@ _backend_ready = False
 
 
 _GGML_LOG_LEVEL_ERROR = 4  # enum ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
+MIB = 1024 * 1024
+
+# llama.cpp's lines while a thread makes a context, kept for that thread (see _cache_bytes).
+_heard = threading.local()
 
 
 @lc.llama_log_callback
 def llama_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    lines: list[bytes] | None = getattr(_heard, "lines", None)
+    if lines is not None:
+        lines.append(bytes(text))
     # llama.cpp is chatty at load time; surface its errors, keep the rest at debug level.
     if level == _GGML_LOG_LEVEL_ERROR:
         log.error("llama.cpp: %s", text.decode(errors="replace").rstrip())
@@ -47,6 +57,46 @@ class LoadError(RuntimeError):
     pass
 
 
+# The K/V cache's types (config.KV_CACHE_TYPES) as ggml's.
+GGML_TYPES = {"f16": lc.GGML_TYPE_F16, "q8_0": lc.GGML_TYPE_Q8_0, "q4_0": lc.GGML_TYPE_Q4_0}
+FLASH_ATTN_NAMES = {
+    lc.LLAMA_FLASH_ATTN_TYPE_AUTO: "auto",
+    lc.LLAMA_FLASH_ATTN_TYPE_DISABLED: "off",
+    lc.LLAMA_FLASH_ATTN_TYPE_ENABLED: "on",
+}
+
+
+def attention_settings(
+    kv_cache_type: str, flash_attention: bool | None, model_supports_flash_attention: bool
+) -> tuple[str, int]:
+    """The K/V cache type and llama.cpp's flash attention mode a context gets, by Ollama's rules
+    for its llama.cpp runner (llm/server.go `NewLlamaServer`, before llama-server replaced that
+    runner): flash attention asked for but not supported by the model is turned off; a quantized
+    cache needs flash attention *on* (not auto), else the cache stays f16. Each with Ollama's
+    warning. (llama.cpp itself refuses a quantized V cache with flash attention off.)"""
+    if flash_attention is None:
+        mode = lc.LLAMA_FLASH_ATTN_TYPE_AUTO
+    elif flash_attention and model_supports_flash_attention:
+        mode = lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    else:
+        if flash_attention:
+            log.warning("flash attention enabled but not supported by model")
+        mode = lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    if kv_cache_type != "f16" and mode != lc.LLAMA_FLASH_ATTN_TYPE_ENABLED:
+        log.warning(
+            "OLLAMA_FLASH_ATTENTION must be enabled to use a quantized OLLAMA_KV_CACHE_TYPE"
+            " (type=%s): the K/V cache stays f16",
+            kv_cache_type,
+        )
+        kv_cache_type = "f16"
+    return kv_cache_type, mode
+
+
+# llama.cpp's report of each cache buffer it allocates: `llama_kv_cache: CPU KV buffer size =
+# 127.50 MiB`, `RS` for a recurrent model's state (Ollama parses the same lines of llama-server).
+_CACHE_BUFFER = re.compile(rb"\b(?:KV|RS) buffer size =\s*([0-9.]+) MiB")
+
+
 @dataclass(frozen=True)
 class ContextConfig:
     n_ctx: int  # total KV cells, shared by all sequences
@@ -57,6 +107,10 @@ class ContextConfig:
     # decodes one input at a time from an empty cache: no shared KV pool, no full SWA cache.
     embeddings: bool = False
     n_ubatch: int | None = None  # default min(n_batch, 512)
+    # OLLAMA_KV_CACHE_TYPE and OLLAMA_FLASH_ATTENTION (None: auto) when the config is made, so
+    # every context of a model loaded now follows them; LlamaContext applies Ollama's rules.
+    kv_cache_type: str = field(default_factory=config.kv_cache_type)
+    flash_attention: bool | None = field(default_factory=config.flash_attention)
 
 
 class LlamaModel:
@@ -115,15 +169,47 @@ class LlamaModel:
         return bool(lc.llama_vocab_is_eog(self.vocab, token))
 
     def meta(self, key: str) -> str | None:
-        """A GGUF metadata value as text (None when absent)."""
+        """A GGUF metadata value as text (None when absent); an array as `[1, 2, 3]`."""
         buf = ctypes.create_string_buffer(256)
         n = lc.llama_model_meta_val_str(self.model, key.encode(), buf, len(buf))
+        if n >= len(buf):  # a long array: ask again with room for all of it
+            buf = ctypes.create_string_buffer(n + 1)
+            n = lc.llama_model_meta_val_str(self.model, key.encode(), buf, len(buf))
         return buf.value.decode(errors="replace") if n >= 0 else None
+
+    def meta_ints(self, key: str) -> list[int]:
+        """A GGUF integer, or array of integers, as a list ([] when absent)."""
+        return [int(x) for x in re.findall(r"-?\d+", self.meta(key) or "")]
+
+    @property
+    def arch(self) -> str:
+        return self.meta("general.architecture") or ""
 
     def has_pooling(self) -> bool:
         """Whether the GGUF declares a pooling type (an embedding model such as BERT)."""
-        arch = self.meta("general.architecture") or ""
-        return self.meta(f"{arch}.pooling_type") not in (None, "0")
+        return self.meta(f"{self.arch}.pooling_type") not in (None, "0")
+
+    def head_dims(self) -> tuple[int, int]:
+        """Elements per attention head of K and of V (`attention.key_length`, `value_length`),
+        by default the embedding length over the fewest heads, as Ollama's EmbeddingHeadCountK."""
+        arch = self.arch
+        heads = [h for h in self.meta_ints(f"{arch}.attention.head_count") if h > 0]
+        default = self.n_embd // min(heads) if heads else 0
+        k = self.meta_ints(f"{arch}.attention.key_length") or [default]
+        v = self.meta_ints(f"{arch}.attention.value_length") or [default]
+        return k[0], v[0]
+
+    def supports_flash_attention(self) -> bool:
+        """Ollama's GGML.SupportsFlashAttention (fs/ggml/ggml.go): not an embedding model, not
+        Gemma 2 nor Grok, and K and V heads of one non-zero size."""
+        if self.has_pooling():
+            return False
+        if self.arch in ("qwen35", "qwen35moe", "qwen3next"):
+            return True
+        if self.arch in ("gemma2", "grok"):
+            return False
+        k, v = self.head_dims()
+        return k != 0 and k == v
 
     def fim_tokens(self) -> tuple[int, int, int] | None:
         pre = lc.llama_vocab_fim_pre(self.vocab)
@@ -132,6 +218,12 @@ class LlamaModel:
         if min(pre, suf, mid) < 0:
             return None
         return pre, suf, mid
+
+
+def _cache_bytes(lines: list[bytes]) -> int:
+    """The sizes of the cache buffers llama.cpp reported while it made a context, in MiB to the
+    hundredth it prints (at most 5 KiB off per buffer)."""
+    return sum(round(float(m) * MIB) for line in lines for m in _CACHE_BUFFER.findall(line))
 
 
 class LlamaContext:
@@ -155,13 +247,36 @@ class LlamaContext:
         params.swa_full = not cfg.embeddings
         params.embeddings = cfg.embeddings
         params.no_perf = True
+        # OLLAMA_KV_CACHE_TYPE and OLLAMA_FLASH_ATTENTION as the config carries them, by
+        # Ollama's rules (attention_settings).
+        self.kv_cache_type, self.flash_attn_type = attention_settings(
+            cfg.kv_cache_type, cfg.flash_attention, model.supports_flash_attention()
+        )
+        params.type_k = params.type_v = GGML_TYPES[self.kv_cache_type]
+        params.flash_attn_type = self.flash_attn_type
         self.model = model
         self.cfg = cfg
-        self.ctx = lc.llama_init_from_model(model.model, params)
+        # llama.cpp logs each buffer it allocates, on this thread: the cache's size is read there.
+        heard: list[bytes] = []
+        _heard.lines = heard
+        try:
+            self.ctx = lc.llama_init_from_model(model.model, params)
+        finally:
+            _heard.lines = None
         if not self.ctx:
             raise LoadError("unable to create a llama.cpp context (out of memory?)")
         self.mem = lc.llama_get_memory(self.ctx)
         self.n_ctx = lc.llama_n_ctx(self.ctx)
+        self.cache_bytes = _cache_bytes(heard)
+        """Bytes of the K/V cache (and a recurrent model's state) as llama.cpp allocated them."""
+        log.log(
+            logging.DEBUG if cfg.embeddings else logging.INFO,
+            "llama.cpp context: %d cells, K/V cache %s (%.2f MiB), flash attention %s",
+            self.n_ctx,
+            self.kv_cache_type,
+            self.cache_bytes / MIB,
+            FLASH_ATTN_NAMES.get(self.flash_attn_type, str(self.flash_attn_type)),
+        )
         self.batch = lc.llama_batch_init(cfg.n_batch, 0, 1)
         n = cfg.n_batch
         # numpy views onto the batch arrays: filling a batch is a few vector stores, not a

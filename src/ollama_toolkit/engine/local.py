@@ -45,7 +45,13 @@ class LocalRunner:
         self.model = self.decoder.model
         self.projector = self.decoder.projector
         self.num_ctx = self.decoder.num_ctx
-        self.size = int(self.model.size) + (self.projector.size if self.projector else 0)
+        # /api/ps `size`: the weights, the projector's, and the K/V cache as llama.cpp allocated
+        # it (its type, OLLAMA_KV_CACHE_TYPE, shows there); not llama.cpp's compute buffers.
+        self.size = (
+            int(self.model.size)
+            + (self.projector.size if self.projector else 0)
+            + self.decoder.ctx.cache_bytes
+        )
         self._embedder: Embedder | None = None
         m = self.model
         self._vocab = Vocab(

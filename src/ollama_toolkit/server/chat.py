@@ -1,4 +1,5 @@
-"""POST /api/chat: messages rendered through the model's template, tool calls and thinking."""
+"""POST /api/chat: messages rendered through the model's template (or built-in renderer), tool
+calls and thinking (or the model's built-in parser)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from ollama_toolkit.engine.runner import (
     Runner,
     TokenEvent,
 )
+from ollama_toolkit.parsers.builtin import BuiltinParser, ParserError
 from ollama_toolkit.parsers.thinking import ThinkingParser
 from ollama_toolkit.parsers.tools import ToolCallParser
 from ollama_toolkit.server.body import parse_body
@@ -91,6 +93,8 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
             template, req, think, runner, job.options, runner.context_size(job.options), media
         )
         messages = conversation(job.model, req.messages)
+        # Told the tools before the prompt is rendered: it may rename them (harmony).
+        builtin = template.builtin_parser(messages, req.tools, think)
         if req.debug_render_only:
             prompt = await off_loop(prompt_job.render, messages)
             count = sum(len(m.images or ()) for m in req.messages)
@@ -99,14 +103,21 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
             return
         prompt, chunks = await off_loop(prompt_job.tokens, messages)
 
+        # A built-in parser reads thinking (and tool calls, when it can) in place of the others.
         reply = _Reply(
-            template.thinking_parser(prompt) if think else None,
-            ToolCallParser(template.tool_call_tag(), req.tools) if req.tools else None,
+            template.thinking_parser(prompt) if think and builtin is None else None,
+            ToolCallParser(template.tool_call_tag(), req.tools)
+            if req.tools and (builtin is None or not builtin.has_tool_support)
+            else None,
+            builtin,
         )
         # A thinking model thinks unconstrained: `format` applies from its first answer token
         # on, in a second run whose prompt carries the thinking so far (Ollama's structured
         # outputs).
-        deferred = req.format not in (None, "") and reply.thinking is not None
+        thinks = reply.thinking is not None or (
+            builtin is not None and builtin.has_thinking_support and think is not False
+        )
+        deferred = req.format not in (None, "") and thinks
         while True:
             params = GenerateParams(
                 prompt=chunks,
@@ -142,6 +153,9 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
             deferred = False
             if reply.thought:
                 messages = [*messages, {"role": "assistant", "thinking": reply.thought}]
+            if builtin is not None:
+                # The output goes on from the new prompt's end: a parser told so afresh.
+                reply.builtin = template.builtin_parser(messages, req.tools, think)
             _, chunks = await off_loop(prompt_job.tokens, messages)
 
 
@@ -244,15 +258,32 @@ def fold_chat(parts: list[ChatResponse]) -> ChatResponse:
 
 
 class _Reply:
-    """The model's output split into thinking, content and tool calls, chunk by chunk."""
+    """The model's output split into thinking, content and tool calls, chunk by chunk: by the
+    thinking and tool-call parsers, or by the model's built-in parser (the tool-call parser
+    then reads its content only when it reads no tool calls itself)."""
 
-    def __init__(self, thinking: ThinkingParser | None, tools: ToolCallParser | None) -> None:
+    def __init__(
+        self,
+        thinking: ThinkingParser | None,
+        tools: ToolCallParser | None,
+        builtin: BuiltinParser | None = None,
+    ) -> None:
         self.thinking = thinking
         self.tools = tools
+        self.builtin = builtin
         self.thought = ""
+        self.calls: list[ToolCall] = []  # the built-in parser's, not yet sent
 
     def split(self, text: str) -> tuple[str, str]:
         """(thinking, content) of the next piece of output."""
+        if self.builtin is not None:
+            try:
+                content, thinking, calls = self.builtin.add(text)
+            except ParserError as e:
+                raise InternalError(str(e)) from None
+            self.calls += calls
+            self.thought += thinking
+            return thinking, content
         if self.thinking is None:
             return "", text
         thinking, content = self.thinking.add(text)
@@ -263,9 +294,10 @@ class _Reply:
         self, model: str, thinking: str, content: str, logprobs: list[dict] | None
     ) -> ChatResponse | None:
         """A streamed chunk, or None while everything is held back."""
-        calls: list[ToolCall] = []
+        calls, self.calls = self.calls, []
         if self.tools is not None and content:
-            calls, content = self.tools.add(content)
+            more, content = self.tools.add(content)
+            calls += more
         if not (thinking or content or calls or logprobs):
             return None
         return ChatResponse(
@@ -281,11 +313,21 @@ class _Reply:
 
     def finish(self, model: str, done: DoneEvent) -> ChatResponse:
         """The final chunk: whatever the parsers still held, and the run's statistics."""
-        thinking, content = self.thinking.finish() if self.thinking is not None else ("", "")
+        calls, self.calls = self.calls, []
+        if self.builtin is not None:
+            try:
+                content, thinking, more = self.builtin.finish()
+            except ParserError as e:
+                raise InternalError(str(e)) from None
+            calls += more
+        elif self.thinking is not None:
+            thinking, content = self.thinking.finish()
+        else:
+            thinking, content = "", ""
         self.thought += thinking
-        calls: list[ToolCall] = []
         if self.tools is not None:
-            calls, content = self.tools.add(content)
+            more, content = self.tools.add(content)
+            calls += more
             content += self.tools.finish()
         message = Message(
             role="assistant", content=content, thinking=thinking or None, tool_calls=calls or None

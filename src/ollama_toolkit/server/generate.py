@@ -32,6 +32,8 @@ from ollama_toolkit.engine.runner import (
     TokenChunk,
     TokenEvent,
 )
+from ollama_toolkit.parsers.builtin import BuiltinParser, ParserError
+from ollama_toolkit.parsers.thinking import ThinkingParser
 from ollama_toolkit.server.media import (
     check_images,
     decode_images,
@@ -108,7 +110,15 @@ async def generate(
         chunks = await off_loop(_tokenize, runner, req, str(model.name), prompt, fim, media)
         chunks = fit_context(chunks, job.options, num_ctx, req.truncate is not False)
         # The reasoning of a thinking model goes to `thinking`, never into `response`.
-        parser = chat_template.thinking_parser(prompt) if think else None
+        # A model's built-in parser reads it instead (not in raw mode), told no tools.
+        builtin = None if req.raw else chat_template.builtin_parser([], None, think)
+        parser: ThinkingParser | _BuiltinSplit | None = (
+            _BuiltinSplit(builtin)
+            if builtin is not None
+            else chat_template.thinking_parser(prompt)
+            if think
+            else None
+        )
         params = GenerateParams(
             prompt=chunks,
             options=job.options,
@@ -204,9 +214,9 @@ def _render(
         if req.images:
             user["images"] = req.images
         messages.append(user)
-        if not req.template and chat_template.jinja is not None:
-            # A model rendered with its GGUF's Jinja template: the same rendering as a chat,
-            # as Ollama's generate renders its chat-like prompts (think given as kwargs).
+        if not req.template and (chat_template.jinja is not None or model.renderer):
+            # A model rendered with its built-in renderer or its GGUF's Jinja template: the
+            # same rendering as a chat, as Ollama's generate renders its chat-like prompts.
             return chat_template.render(tag_images(messages)[0], None, think), False
         values = Values(
             messages=tag_images(messages)[0],
@@ -218,6 +228,28 @@ def _render(
         return template.execute(values), False
     except TemplateError as e:
         raise template_error(str(e)) from None
+
+
+class _BuiltinSplit:
+    """A built-in parser as generate reads it: (thinking, response); its tool calls, which a
+    generate response has no field for, are dropped."""
+
+    def __init__(self, parser: BuiltinParser) -> None:
+        self.parser = parser
+
+    def add(self, text: str) -> tuple[str, str]:
+        try:
+            content, thinking, _ = self.parser.add(text)
+        except ParserError as e:
+            raise InternalError(str(e)) from None
+        return thinking, content
+
+    def finish(self) -> tuple[str, str]:
+        try:
+            content, thinking, _ = self.parser.finish()
+        except ParserError as e:
+            raise InternalError(str(e)) from None
+        return thinking, content
 
 
 def _has_fim(model: Model) -> bool:

@@ -113,6 +113,8 @@ def show_model(state: ServerState, req: ShowRequest) -> ShowResponse:
         parameters=render_parameters(model.params) or None,
         template=model.template,
         system=system or None,
+        renderer=model.renderer or None,
+        parser=model.parser or None,
         details=_details(model),
         messages=model.messages or None,
         model_info=gguf_meta.show_info(model.model_path, verbose=req.verbose),
@@ -168,6 +170,10 @@ def render_modelfile(
     ]
     if system:
         out.append(f'SYSTEM """{system}"""')
+    if model.renderer:
+        out.append(f"RENDERER {model.renderer}")
+    if model.parser:
+        out.append(f"PARSER {model.parser}")
     for adapter in model.adapters:
         out.append(f"ADAPTER {adapter}")
     for key, value in params.items():

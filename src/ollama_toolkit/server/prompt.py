@@ -1,9 +1,12 @@
 """Chat messages into prompt text, as Ollama's `chatPrompt` makes them.
 
-The model's Go template renders the conversation; a GGUF with no built-in template matching its
-Jinja `tokenizer.chat_template` is rendered with that Jinja template instead. When the prompt
-is longer than the context, the oldest messages are dropped (system messages are kept, and
-the last message always is).
+A model whose config names a built-in renderer (`RENDERER`, `renderers/`) is rendered by it;
+otherwise the model's Go template renders the conversation, and a GGUF with no built-in
+template matching its Jinja `tokenizer.chat_template` is rendered with that Jinja template.
+A model whose config names a built-in parser (`PARSER`) has its output read by it, in place of
+the thinking and tool-call parsers; the parser may rename the tools the prompt shows.
+When the prompt is longer than the context, the oldest messages are dropped (system messages
+are kept, and the last message always is).
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from typing import Any
 
 from ollama_toolkit.api.errors import InternalError
 from ollama_toolkit.api.types import Message, ThinkValue, Tool
+from ollama_toolkit.parsers.builtin import BuiltinParser
+from ollama_toolkit.parsers.registry import parser_for_name
 from ollama_toolkit.parsers.thinking import DEFAULT_TAGS, ThinkingParser
 from ollama_toolkit.parsers.tools import JSON_TAG, tool_call_tag
+from ollama_toolkit.renderers import renderer_for_name
+from ollama_toolkit.renderers.base import RendererError
 from ollama_toolkit.server.prepare import think_level
 from ollama_toolkit.store.model import Model
 from ollama_toolkit.template import TemplateError, Values, render_jinja
@@ -36,6 +43,8 @@ class ChatTemplate:
     def __init__(self, model: Model) -> None:
         self.model = model
         self.jinja = model.jinja_template
+        # The tools as the prompt shows them, once a built-in parser has renamed them.
+        self.processed_tools: list[dict[str, Any]] | None = None
 
     def capabilities(self) -> list[str]:
         """The model's capabilities (store/model.py), with those of the template that renders
@@ -45,19 +54,28 @@ class ChatTemplate:
     def render(
         self, messages: list[dict[str, Any]], tools: list[Tool] | None, think: ThinkValue | None
     ) -> str:
+        wire_tools = self._wire_tools(tools)
+        if self.model.renderer:
+            renderer = renderer_for_name(self.model.renderer)
+            if renderer is None:
+                raise InternalError(f'unknown renderer "{self.model.renderer}"')
+            try:
+                return renderer.render(messages, wire_tools, think)
+            except RendererError as e:
+                raise InternalError(str(e)) from None
         try:
             if self.jinja is not None:
                 return render_jinja(
                     self.jinja,
                     messages,
-                    [t.to_wire() for t in tools] if tools else None,
+                    wire_tools or None,
                     bos_token=self._bos_text(),
                     eos_token=self._token_text("tokenizer.ggml.eos_token_id"),
                     template_kwargs=jinja_think_kwargs(think),
                 )
             values = Values(
                 messages=messages,
-                tools=[t.to_wire() for t in tools] if tools is not None else None,
+                tools=wire_tools,
                 think=bool(think),
                 think_level=think_level(think),
                 is_think_set=think is not None,
@@ -65,6 +83,33 @@ class ChatTemplate:
             return self.model.parsed_template.execute(values)
         except TemplateError as e:
             raise InternalError(f"template error: {e}") from None
+
+    def _wire_tools(self, tools: list[Tool] | None) -> list[dict[str, Any]] | None:
+        if tools is None:
+            return None
+        if self.processed_tools is not None:
+            return self.processed_tools
+        return [t.to_wire() for t in tools]
+
+    def builtin_parser(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[Tool] | None,
+        think: ThinkValue | None,
+    ) -> BuiltinParser | None:
+        """The model's built-in output parser, told the tools, the conversation's last message
+        (an assistant's is continued) and `think`; None when the model names none (or one not
+        built in, as Ollama falls back). The tools it renames are the ones rendered."""
+        if not self.model.parser:
+            return None
+        parser = parser_for_name(self.model.parser)
+        if parser is None:
+            return None
+        wire = [t.to_wire() for t in tools] if tools is not None else None
+        processed = parser.init(wire, messages[-1] if messages else None, think)
+        if tools is not None:
+            self.processed_tools = processed
+        return parser
 
     def tool_call_tag(self) -> str:
         if self.jinja is not None:

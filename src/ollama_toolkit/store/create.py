@@ -39,6 +39,8 @@ from ollama_toolkit.api.errors import (
 )
 from ollama_toolkit.api.options import checked_value, option_field_type
 from ollama_toolkit.api.types import CreateRequest, ProgressResponse
+from ollama_toolkit.parsers.registry import parser_for_name
+from ollama_toolkit.renderers import renderer_for_name
 from ollama_toolkit.store import convert, gguf_meta
 from ollama_toolkit.store.modelfile import DEPRECATED_PARAMETERS, ModelfileError, parameter_value
 from ollama_toolkit.store.names import InvalidNameError, ModelName
@@ -101,6 +103,7 @@ def check_request(store: Store, req: CreateRequest) -> CreatePlan:
         except InvalidNameError:
             raise invalid_model_name() from None
     quant = req.quantize or req.quantization
+    check_renderer_parser(req.renderer, req.parser)
     if req.template:
         try:
             Template(req.template)
@@ -112,6 +115,14 @@ def check_request(store: Store, req: CreateRequest) -> CreatePlan:
         parameters=check_parameters(req.parameters or {}),
         quantize=quantization_type(quant) if quant else None,
     )
+
+
+def check_renderer_parser(renderer: str | None, parser: str | None) -> None:
+    """Refuse a renderer or parser name that is not built in (400, naming it)."""
+    if renderer and renderer_for_name(renderer) is None:
+        raise InvalidRequest(f'unknown renderer "{renderer}"')
+    if parser and parser_for_name(parser) is None:
+        raise InvalidRequest(f'unknown parser "{parser}"')
 
 
 def check_parameters(params: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +202,12 @@ def _create_model(store: Store, plan: CreatePlan, progress: Progress, created: s
         data = go_json([m.to_wire() for m in req.messages])
         layers = put(_without(layers, MEDIA_MESSAGES), MEDIA_MESSAGES, data)
 
+    # The request's renderer and parser, else the base model's (Ollama's ConfigV2 fields).
+    base_config = {
+        **base_config,
+        "renderer": req.renderer or base_config.get("renderer"),
+        "parser": req.parser or base_config.get("parser"),
+    }
     model_layer = next(x for x in layers if x.media_type == MEDIA_MODEL)
     vision = any(x.media_type == MEDIA_PROJECTOR for x in layers)
     config = _write_config(store, store.blob_path(model_layer.digest), base_config, vision)

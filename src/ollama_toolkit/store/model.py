@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ollama_toolkit.parsers.registry import parser_for_name
 from ollama_toolkit.parsers.thinking import infer_tags
 from ollama_toolkit.store import gguf_meta
 from ollama_toolkit.store.names import ModelName
@@ -67,6 +68,16 @@ class Model:
     def short_name(self) -> str:
         return self.name.display()
 
+    @property
+    def renderer(self) -> str:
+        """The built-in renderer that writes this model's prompts (`config.renderer`), or ""."""
+        return str(self.config.get("renderer") or "")
+
+    @property
+    def parser(self) -> str:
+        """The built-in parser that reads this model's output (`config.parser`), or ""."""
+        return str(self.config.get("parser") or "")
+
     @functools.cached_property
     def parsed_template(self) -> Template:
         return parse_template(self.template)
@@ -93,6 +104,8 @@ class Model:
     def _capabilities(self) -> tuple[str, ...]:
         # In Ollama's order (server/images.go, capabilitiesForTemplate): the Jinja chat
         # template's, the GGUF's, the projector's, then the Go template's.
+        # A built-in renderer replaces the templates, and their capabilities with it; a
+        # built-in parser adds the tools and thinking it reads (Ollama's parserCapabilities).
         caps: list[str] = []
         if self.jinja_template is not None:
             caps += jinja_capabilities(self.jinja_template)
@@ -101,13 +114,20 @@ class Model:
         # Images need a projector: llama.cpp reads no vision tower inside the model's own GGUF.
         if self.projector is not None:
             caps.append("vision")
-        used = self.parsed_template.vars()
-        if "tools" in used:
-            caps.append("tools")
-        if "suffix" in used:
-            caps.append("insert")
-        if all(self.thinking_tags):
-            caps.append("thinking")
+        if not self.renderer:
+            used = self.parsed_template.vars()
+            if "tools" in used:
+                caps.append("tools")
+            if "suffix" in used:
+                caps.append("insert")
+            if all(self.thinking_tags):
+                caps.append("thinking")
+        builtin = parser_for_name(self.parser) if self.parser else None
+        if builtin is not None:
+            if builtin.has_tool_support:
+                caps.append("tools")
+            if builtin.has_thinking_support:
+                caps.append("thinking")
         return tuple(dict.fromkeys(caps))
 
     @functools.cached_property
@@ -115,6 +135,8 @@ class Model:
         """The GGUF's Jinja chat template when it is what renders this model's prompts: the
         model has neither a template layer nor a built-in template matching it (its Go
         template is then Ollama's bare default)."""
+        if self.renderer:
+            return None
         if self.manifest.layer(MEDIA_TEMPLATE) is not None or self.template != DEFAULT_TEMPLATE:
             return None
         source = self.metadata.get("tokenizer.chat_template")

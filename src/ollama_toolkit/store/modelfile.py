@@ -1,7 +1,9 @@
 """Modelfile parsing, as Ollama's `parser` package reads it, with errors that name the line.
 
 A Modelfile is a list of instructions, one per line, case-insensitive: `FROM`, `PARAMETER`,
-`TEMPLATE`, `SYSTEM`, `ADAPTER`, `LICENSE`, `MESSAGE`; `#` starts a comment line. A value runs to
+`TEMPLATE`, `SYSTEM`, `ADAPTER`, `LICENSE`, `MESSAGE`, and `RENDERER` and `PARSER` (the names of
+a built-in renderer and output parser, `renderers/` and `parsers/builtin.py`, used in place of
+the template and of the thinking and tool-call parsers); `#` starts a comment line. A value runs to
 the end of its line; a value opened with a quote (one double quote, or three) runs until a line
 that ends with the same quote. Commands come back in Ollama's shape: `FROM` is named `model`,
 a `PARAMETER` is named after the parameter, and a `MESSAGE`'s args read `role: content`.
@@ -15,7 +17,17 @@ from typing import Any
 
 from ollama_toolkit.api.options import option_field_type
 
-INSTRUCTIONS = ("from", "license", "template", "system", "adapter", "parameter", "message")
+INSTRUCTIONS = (
+    "from",
+    "license",
+    "template",
+    "system",
+    "adapter",
+    "renderer",
+    "parser",
+    "parameter",
+    "message",
+)
 MESSAGE_ROLES = ("system", "user", "assistant")
 
 # Parameters older Ollama releases knew: accepted, then ignored with a warning, as Ollama does.
