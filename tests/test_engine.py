@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 from pathlib import Path
 
 import pytest
 
+from decoder_events import Collector
 from greedy import assert_same_up_to_a_tie
 from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.decoder import Decoder, GenerationRequest
 from ollama_toolkit.engine.llama import ContextConfig, LlamaContext
-from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, TokenEvent
+from ollama_toolkit.engine.runner import DoneEvent, TokenEvent
 from ollama_toolkit.engine.sampling import Sampler
 from ollama_toolkit.store.bundled import BUNDLED_MODEL
 from ollama_toolkit.store.model import load_model
@@ -26,33 +25,6 @@ def runner(seeded_store: Path):
     r = Decoder(model.model_path, RunnerOptions(num_ctx=1024, num_thread=2), num_parallel=4)
     yield r
     r.close()
-
-
-class Collector:
-    """Receives a request's events on the runner thread; `wait()` returns them all."""
-
-    def __init__(self) -> None:
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self.done = threading.Event()
-
-    def __call__(self, event) -> None:
-        self.events.put(event)
-        if isinstance(event, DoneEvent | ErrorEvent):
-            self.done.set()
-
-    def wait(self, timeout: float = 300) -> tuple[str, list[dict], DoneEvent]:
-        assert self.done.wait(timeout), "request did not finish"
-        text, logprobs, final = [], [], None
-        while not self.events.empty():
-            ev = self.events.get()
-            if isinstance(ev, TokenEvent):
-                text.append(ev.text)
-                logprobs.extend(ev.logprobs or [])
-            elif isinstance(ev, ErrorEvent):
-                raise AssertionError(ev.message)
-            else:
-                final = ev
-        return "".join(text), logprobs, final
 
 
 def request(runner: Decoder, prompt: str, **opts) -> tuple[GenerationRequest, Collector]:

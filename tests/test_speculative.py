@@ -5,18 +5,16 @@ nothing else. On the real engine, with speculation forced on and off on the same
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from pathlib import Path
 
 import pytest
 
+from decoder_events import Collector
 from greedy import TIE_NATS, assert_same_up_to_a_tie
 from ollama_toolkit import config
 from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.decoder import Decoder, GenerationRequest
 from ollama_toolkit.engine.grammar import grammar_for_format
-from ollama_toolkit.engine.runner import DoneEvent, ErrorEvent, TokenEvent
 from ollama_toolkit.engine.speculative import K_MAX, PromptLookup
 from ollama_toolkit.store.bundled import BUNDLED_MODEL
 from ollama_toolkit.store.model import load_model
@@ -45,34 +43,6 @@ def runner(seeded_store: Path):
     )
     yield r
     r.close()
-
-
-class Collector:
-    """A request's events, received on the runner thread; `wait()` returns them all."""
-
-    def __init__(self) -> None:
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self.done = threading.Event()
-
-    def __call__(self, event) -> None:
-        self.events.put(event)
-        if isinstance(event, DoneEvent | ErrorEvent):
-            self.done.set()
-
-    def wait(self, timeout: float = 300) -> tuple[str, list[dict], DoneEvent]:
-        assert self.done.wait(timeout), "request did not finish"
-        text, logprobs, final = [], [], None
-        while not self.events.empty():
-            ev = self.events.get()
-            if isinstance(ev, TokenEvent):
-                text.append(ev.text)
-                logprobs.extend(ev.logprobs or [])
-            elif isinstance(ev, ErrorEvent):
-                raise AssertionError(ev.message)
-            else:
-                final = ev
-        assert final is not None
-        return "".join(text), logprobs, final
 
 
 def request(

@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 import ollama
 import pytest
+from playwright import sync_api as playwright
+from playwright.sync_api import Page, expect
 
 from conftest import ServerProcess, wait_until
 from ollama_toolkit.server.ui import CONTENT_SECURITY_POLICY
@@ -36,14 +38,9 @@ from ollama_toolkit.store.store import Store
 from test_pull import _tiny_model, registry  # noqa: F401 - `registry` is a fixture
 from tiny_projector import png, write_tiny_projector
 
-playwright = pytest.importorskip("playwright.sync_api")
-expect = playwright.expect
-Page = playwright.Page
-
+# Debian's Chromium, which .ci/run installs (apt-get install chromium): a machine without it
+# fails these tests rather than skipping them.
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)"
-)
 
 UI_FILES = resources.files("ollama_toolkit.server").joinpath("ui")
 CONTENT_TYPES = {"js": "text/javascript", "css": "text/css", "html": "text/html"}
