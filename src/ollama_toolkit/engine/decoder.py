@@ -129,7 +129,10 @@ _MIN_SHARED_PREFIX = 16
 
 SPECULATIVE_MODES = ("auto", "on", "off")
 # OLLAMA_SPECULATIVE=auto drafts only while at most this many slots generate and no prompt is
-# being evaluated. Measured in bench/ (2 cores): see bench/README.md.
+# being evaluated (past that, it only fills a partial tile: see _drafts). Measured on 2 cores
+# (Gemma 3 270M, in-process, greedy): 4 streams rewriting a file went from 118 to 260 tokens/s
+# with drafts; 8 streams of ordinary text, whose steps already fill two tiles, from 201 to 169
+# (drafts that miss cost more there than the ones taken save), and stayed at 200 filling only.
 _AUTO_MAX_SLOTS = 4
 
 

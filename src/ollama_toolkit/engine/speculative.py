@@ -3,10 +3,12 @@
 When the output copies from its context (code rewritten with one change, quotes from a given
 text, a list extended), the tokens that follow the current one are often the tokens that
 followed the same few tokens earlier. `PromptLookup` keeps, for each n-gram of the slot's tokens
-(the prompt and the output so far), the position just after its most recent occurrence; the draft
-is the continuation of the longest n-gram that ends the tokens and occurred before. No second
-model: the decoder verifies the draft in its batched step (engine/decoder.py), so a draft only
-ever costs compute, never correctness.
+(the prompt and the output so far), the position just after its most recent occurrence (and,
+for an n-gram followed by different tokens, a fork, its latest few); the draft is the
+continuation of the longest n-gram that ends the tokens and occurred before, at a fork the
+occurrence whose preceding tokens match longest. No second model: the decoder verifies the
+draft in its batched step (engine/decoder.py), so a draft only ever costs compute, never
+correctness.
 
 What a draft costs, and so how long it is, comes from how llama.cpp's CPU backend computes the
 logits of a batch: the output matrix (vocabulary × embedding, 262k × 640 for Gemma 3) is
@@ -99,19 +101,21 @@ class PromptLookup:
             n += 1
         return n
 
-    def _source(self, at: int, end: int, fork: list[int]) -> int:
-        """Of the occurrences of a fork, the one whose preceding tokens match the tokens before
-        `end` (the context) the longest, when no other matches as long; -1 when none does."""
-        best, best_len, tie = -1, -1, False
+    def _source(self, end: int, fork: list[int]) -> int:
+        """Of the occurrences of a fork, the latest of those whose preceding tokens match the
+        tokens before `end` (the context) the longest, when they all went on alike; else -1."""
+        tokens = self.tokens
+        best, best_len, clash = -1, -1, False
         for p in fork:
-            if p == end:
-                continue
             n = self._context(p, end)
             if n > best_len:
-                best, best_len, tie = p, n, False
+                best, best_len, clash = p, n, False
             elif n == best_len:
-                tie = True
-        return -1 if tie else best
+                if tokens[p] != tokens[best]:
+                    clash = True  # as far back alike, and on differently: a guess
+                else:
+                    best = max(best, p)
+        return -1 if clash else best
 
     def draft(self, limit: int, align: int = OUTPUT_TILE - 1) -> list[int]:
         """A draft of at most `limit` tokens whose length is `align` modulo OUTPUT_TILE (so
@@ -140,7 +144,7 @@ class PromptLookup:
             return []
         fork = self._forks[n - 1].get(key)
         if fork is not None:
-            at = self._source(at, end, fork)
+            at = self._source(end, fork)
             if at < 0:
                 return []
         matched = self._context(at, end)  # how far back the copy's source matches
@@ -152,12 +156,13 @@ class PromptLookup:
                 break
             if sure < 0 and cont:
                 # The context the draft now stands in: the match and the tokens drafted. At a
-                # fork, another occurrence that matches it as far back makes the rest a guess.
+                # fork, another occurrence that matches it as far back and went on otherwise
+                # makes the rest a guess.
                 m = min(N_MAX, n + len(cont))
                 fork = self._forks[m - 1].get(tuple(tokens[i - m : i]))
                 if fork is not None:
                     own = min(matched + len(cont), _CONTEXT)
-                    if any(p != i and self._context(p, i) >= own for p in fork):
+                    if any(tokens[p] != t and self._context(p, i) >= own for p in fork):
                         sure = len(cont)
             cont.append(t)
         if sure < 0:
