@@ -25,6 +25,7 @@ from ollama_toolkit.translate.anthropic import (
     stop_reason,
     to_messages_response,
 )
+from scripted_model import WEATHER_CALL, create_scripted_model, write_scripted_gguf
 
 QUESTION = "What is the capital of France?"  # for the chat model
 PROMPT = "The capital of France is"  # for the pretrained model: text to continue
@@ -301,6 +302,75 @@ def test_a_tool_round_trip_is_rendered_in_order(server, client, chat_model):
     # The same conversation through /v1/messages is answered.
     m = client.messages.create(model=chat_model, max_tokens=4, messages=ROUND_TRIP)
     assert m.content[0].type == "text" and m.usage.input_tokens > 0
+
+
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "The current weather in a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tool_caller(server, tmp_path_factory) -> str:
+    """A model whose every answer calls get_weather(city="Paris") (tests/scripted_model.py)."""
+    gguf = write_scripted_gguf(tmp_path_factory.mktemp("scripted") / "m.gguf", WEATHER_CALL)
+    return create_scripted_model(server.url, "scripted-caller", gguf)
+
+
+def test_a_tool_call_is_a_tool_use_block(client, tool_caller):
+    m = client.messages.create(
+        model=tool_caller, max_tokens=64, tools=[WEATHER_TOOL], messages=user("Weather in Paris?")
+    )
+    assert m.stop_reason == "tool_use"
+    (block,) = m.content
+    assert block.type == "tool_use"
+    assert (block.name, block.input) == ("get_weather", {"city": "Paris"})
+    assert block.id
+
+
+def test_a_streamed_tool_call_is_accumulated_by_the_sdk(server, client, tool_caller):
+    with client.messages.stream(
+        model=tool_caller, max_tokens=64, tools=[WEATHER_TOOL], messages=user("Weather?")
+    ) as stream:
+        events = [e.type for e in stream]
+        m = stream.get_final_message()
+    assert m.stop_reason == "tool_use"
+    (block,) = m.content
+    assert (block.type, block.name, block.input) == ("tool_use", "get_weather", {"city": "Paris"})
+    assert "input_json" in events and events[-1] == "message_stop"
+    # The call's arguments arrive whole, in one input_json_delta, as Ollama sends them.
+    r = post(
+        server,
+        {
+            "model": tool_caller,
+            "max_tokens": 64,
+            "stream": True,
+            "tools": [WEATHER_TOOL],
+            "messages": user("Weather?"),
+        },
+    )
+    deltas = [d["delta"] for name, d in sse(r) if name == "content_block_delta"]
+    assert deltas == [{"type": "input_json_delta", "partial_json": '{"city":"Paris"}'}]
+    # The call answered: the result goes back as a tool_result, and the model is asked again.
+    followup = client.messages.create(
+        model=tool_caller,
+        max_tokens=64,
+        tools=[WEATHER_TOOL],
+        messages=[
+            *user("Weather?"),
+            {"role": "assistant", "content": [b.model_dump() for b in m.content]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": block.id, "content": "18 C"}],
+            },
+        ],
+    )
+    assert followup.stop_reason == "tool_use"
 
 
 def test_tools_for_a_model_without_tools_are_refused_in_anthropic_s_shape(

@@ -23,34 +23,12 @@ from ollama_toolkit.store.bundled import BUNDLED_MODEL
 from ollama_toolkit.store.names import ModelName
 from ollama_toolkit.store.store import MEDIA_MODEL, MEDIA_SYSTEM, MEDIA_TEMPLATE, Layer, Store
 from ollama_toolkit.template import named_template
+from scripted_model import TOOLS_TEMPLATE
 
 GEMMA = "chat-gemma3:latest"  # Ollama's gemma3-instruct template
 SYSTEMATIC = "chat-system:latest"  # the same, with a SYSTEM layer
 TOOLS = "chat-tools:latest"  # tools in the system turn, past calls as bare JSON objects
 THINKER = "chat-think:latest"  # <think> … </think> written back, opened when .Think is on
-
-TOOLS_TEMPLATE = """\
-{{- if .Tools }}<start_of_turn>system
-Tools:
-{{ range .Tools }}{{ json .Function }}
-{{ end }}<end_of_turn>
-{{ end }}
-{{- range $i, $_ := .Messages }}
-{{- $last := eq (len (slice $.Messages $i)) 1 }}
-{{- if eq .Role "system" }}<start_of_turn>system
-{{ .Content }}<end_of_turn>
-{{ else if eq .Role "user" }}<start_of_turn>user
-{{ .Content }}<end_of_turn>
-{{ else if eq .Role "assistant" }}<start_of_turn>model
-{{ if .ToolCalls }}{{ range .ToolCalls }}{"name": "{{ .Function.Name }}", \
-"arguments": {{ .Function.Arguments }}}
-{{ end }}{{ else }}{{ .Content }}{{ end }}<end_of_turn>
-{{ else if eq .Role "tool" }}<start_of_turn>tool {{ .ToolName }}
-{{ .Content }}<end_of_turn>
-{{ end }}
-{{- if $last }}<start_of_turn>model
-{{ end }}
-{{- end }}"""
 
 THINK_TEMPLATE = """\
 {{- range $i, $_ := .Messages }}

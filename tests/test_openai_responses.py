@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import zstandard
 from openai.lib.streaming.responses import ResponseStreamState
 from openai.types.responses import Response as SDKResponse
 from openai.types.responses import ResponseStreamEvent as SDKStreamEvent
@@ -26,6 +27,7 @@ from ollama_toolkit.translate.openai_responses import (
     parse_input,
     to_response,
 )
+from scripted_model import WEATHER_CALL, create_scripted_model, write_scripted_gguf
 
 QUESTION = "What is the capital of France?"
 PROMPT = "The capital of France is"
@@ -346,6 +348,49 @@ def test_a_stream_ended_by_shutdown_ends_with_response_failed(make_server, model
 
 
 # --- errors ----------------------------------------------------------------------------------
+
+
+WEATHER_FUNCTION = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The current weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+def test_a_real_tool_call_is_a_function_call_item(client, server, tmp_path):
+    """A model that always calls get_weather(city="Paris") (tests/scripted_model.py), through the
+    SDK, whole and streamed; the call's output sent back is read as its tool result."""
+    gguf = write_scripted_gguf(tmp_path / "m.gguf", WEATHER_CALL)
+    caller = create_scripted_model(server.url, "scripted-responses", gguf)
+    whole = client.responses.create(model=caller, input="Weather?", tools=[WEATHER_FUNCTION])
+    (call,) = [item for item in whole.output if item.type == "function_call"]
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
+    with client.responses.stream(model=caller, input="Weather?", tools=[WEATHER_FUNCTION]) as s:
+        kinds = [event.type for event in s]
+        final = s.get_final_response()
+    assert "response.function_call_arguments.done" in kinds
+    (streamed,) = [item for item in final.output if item.type == "function_call"]
+    assert streamed.arguments == call.arguments
+    again = client.responses.create(
+        model=caller,
+        tools=[WEATHER_FUNCTION],
+        input=[
+            {"role": "user", "content": "Weather?"},
+            {
+                "type": "function_call",
+                "call_id": call.call_id,
+                "name": call.name,
+                "arguments": call.arguments,
+            },
+            {"type": "function_call_output", "call_id": call.call_id, "output": "18 C"},
+        ],
+    )
+    assert [item.type for item in again.output] == ["function_call"]
 
 
 def test_unknown_model_is_not_found(client, server):
@@ -876,3 +921,48 @@ def test_a_failure_after_the_start_ends_the_stream_with_response_failed():
     assert data["response"]["error"] == {"code": "server_error", "message": "server shutting down"}
     assert data["response"]["output"][0]["status"] == "incomplete"
     sdk_event(data)
+
+
+# --- zstd bodies, as Ollama's middleware reads them ---------------------------------------------
+
+
+def test_a_zstd_body_is_read_as_the_plain_one(server, chat_model):
+    body = {"model": chat_model, "input": QUESTION, "max_output_tokens": 6, "temperature": 0}
+    plain = httpx.post(f"{server.url}/v1/responses", json=body, timeout=120)
+    packed = httpx.post(
+        f"{server.url}/v1/responses",
+        content=zstandard.ZstdCompressor().compress(json.dumps(body).encode()),
+        headers={"Content-Type": "application/json", "Content-Encoding": "zstd"},
+        timeout=120,
+    )
+    assert plain.status_code == packed.status_code == 200, packed.text
+    assert packed.json()["output"][0]["content"] == plain.json()["output"][0]["content"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not zstd at all", "failed to decompress zstd body"),
+        (
+            zstandard.ZstdCompressor().compress(b"A" * (9 << 20)),
+            "decompressed size exceeds configured limit",
+        ),
+    ],
+)
+def test_bad_zstd_bodies_are_400(server, content, message):
+    r = httpx.post(
+        f"{server.url}/v1/responses",
+        content=content,
+        headers={"Content-Type": "application/json", "Content-Encoding": "zstd"},
+        timeout=120,
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == message
+    assert httpx.get(f"{server.url}/api/version").status_code == 200
+
+
+def test_streams_are_not_cached(server, chat_model):
+    body = {"model": chat_model, "input": QUESTION, "max_output_tokens": 2, "stream": True}
+    with httpx.stream("POST", f"{server.url}/v1/responses", json=body, timeout=120) as r:
+        assert r.headers["cache-control"] == "no-cache"
+        r.read()

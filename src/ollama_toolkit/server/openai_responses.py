@@ -10,12 +10,13 @@ OpenAI's error object with Ollama's status; an error after the stream began ends
 
 from __future__ import annotations
 
+import zstandard
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from ollama_toolkit.api import openai_responses as r
-from ollama_toolkit.api.errors import OllamaError
+from ollama_toolkit.api.errors import InvalidRequest, OllamaError
 from ollama_toolkit.api.types import ChatResponse
 from ollama_toolkit.server.body import parse_body
 from ollama_toolkit.server.chat import chat, fold_chat
@@ -29,13 +30,21 @@ from ollama_toolkit.translate.openai_responses import (
     to_response,
 )
 
+# Ollama's Responses middleware reads a body sent with `Content-Encoding: zstd` (Codex and other
+# clients of this API compress theirs) with a decoder limited to this much memory: a body that
+# decompresses to more is refused with the decoder's error.
+MAX_DECOMPRESSED_BYTES = 8 << 20
+
 
 async def responses(request: Request) -> Response:
     try:
-        body = parse_body(await request.body(), r.ResponsesRequest)
+        raw = await request.body()
+        if request.headers.get("content-encoding") == "zstd":
+            raw = _decompressed(raw)
+        body = parse_body(raw, r.ResponsesRequest)
         req = from_responses_request(body)
         response_id, message_id = new_response_id(), new_message_id()
-        return await respond(
+        response = await respond(
             chat(get_state(request), req),
             bool(body.stream),
             lambda parts: to_response(fold_chat(parts), body, response_id, message_id),
@@ -44,6 +53,24 @@ async def responses(request: Request) -> Response:
         )
     except OllamaError as e:
         return openai_error(e)
+    if isinstance(response, StreamingResponse):
+        response.headers["Cache-Control"] = "no-cache"  # as Ollama sends its event streams
+    return response
+
+
+def _decompressed(raw: bytes) -> bytes:
+    """A zstd body, decompressed a piece at a time and refused past MAX_DECOMPRESSED_BYTES
+    (a few bytes of zstd can stand for gigabytes)."""
+    out = bytearray()
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(raw) as reader:
+            while piece := reader.read(1 << 20):
+                out += piece
+                if len(out) > MAX_DECOMPRESSED_BYTES:
+                    raise InvalidRequest("decompressed size exceeds configured limit")
+    except zstandard.ZstdError:
+        raise InvalidRequest("failed to decompress zstd body") from None
+    return bytes(out)
 
 
 def _sse(events: list[r.ResponseStreamEvent]) -> bytes:
