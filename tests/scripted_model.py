@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -52,13 +53,18 @@ _BYTES = [f"<0x{b:02X}>" for b in range(256)]
 _EOS = 2
 
 
-def write_scripted_gguf(path: Path, script: list[str]) -> Path:
-    """A GGUF whose every reply is `"".join(script)` (each piece one token), then end of text.
+def write_scripted_gguf(
+    path: Path, script: list[str], control: frozenset[str] = frozenset()
+) -> Path:
+    """A GGUF whose every reply is `"".join(script)` (each piece one token), then end of text;
+    the pieces in `control` are control tokens (special: llama.cpp writes them as nothing).
 
-    Pieces must not contain spaces (SentencePiece would read them as `▁`)."""
+    Pieces must be distinct, without spaces (SentencePiece would read them as `▁`)."""
     assert script and all(" " not in piece for piece in script)
+    assert len(set(script)) == len(script)
     tokens = ["<unk>", "<s>", "</s>", *_BYTES, *script]
-    types = [2, 3, 3] + [6] * len(_BYTES) + [1] * len(script)  # unknown, control, byte, normal
+    # Unknown, control, byte, then each piece normal or control.
+    types = [2, 3, 3] + [6] * len(_BYTES) + [3 if p in control else 1 for p in script]
     n_vocab = len(tokens)
     n_embd = n_vocab + (-n_vocab % 32)  # a multiple of the head count times llama's alignment
     first = 3 + len(_BYTES)
@@ -109,13 +115,22 @@ def write_scripted_gguf(path: Path, script: list[str]) -> Path:
     return path
 
 
-def create_scripted_model(url: str, name: str, gguf: Path, template: str = TOOLS_TEMPLATE) -> str:
-    """`gguf` uploaded as a blob and created as `name` with `template`, through the server."""
+def create_scripted_model(
+    url: str, name: str, gguf: Path, template: str = TOOLS_TEMPLATE, **fields: Any
+) -> str:
+    """`gguf` uploaded as a blob and created as `name` with `template` (and any other fields of
+    /api/create), through the server."""
     data = gguf.read_bytes()
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     uploaded = httpx.post(f"{url}/api/blobs/{digest}", content=data, timeout=60)
     assert uploaded.status_code in (200, 201), uploaded.text  # 200: the store had it already
-    body = {"model": name, "files": {"m.gguf": digest}, "template": template, "stream": False}
+    body = {
+        "model": name,
+        "files": {"m.gguf": digest},
+        "template": template,
+        "stream": False,
+        **fields,
+    }
     resp = httpx.post(f"{url}/api/create", json=body, timeout=120)
     assert resp.status_code == 200, resp.text
     return name

@@ -164,6 +164,20 @@ def test_create_from_a_modelfile(server, model, tmp_path: Path):
     cli(server.env, "rm", "brief:latest")
 
 
+def test_create_with_a_renderer_and_a_parser(server, model, tmp_path: Path):
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM {model}\nRENDERER harmony\nPARSER harmony\n")
+    created = cli(server.env, "create", "harmonic:latest", "-f", str(modelfile))
+    assert created.returncode == 0, created.stderr
+    shown = cli(server.env, "show", "harmonic:latest", "--modelfile")
+    assert "RENDERER harmony\nPARSER harmony" in shown.stdout
+    modelfile.write_text(f"FROM {model}\nPARSER no-such-parser\n")
+    refused = cli(server.env, "create", "unparsed:latest", "-f", str(modelfile))
+    assert refused.returncode == 1
+    assert 'unknown parser "no-such-parser"' in refused.stderr
+    cli(server.env, "rm", "harmonic:latest")
+
+
 class Terminal:
     """A command running on a pseudo-terminal: type lines, wait for text to appear."""
 

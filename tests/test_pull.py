@@ -60,10 +60,10 @@ class Registry:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def add_model(self, name: str, layers: list[tuple[str, bytes]]) -> bytes:
+    def add_model(self, name: str, layers: list[tuple[str, bytes]], **config_fields: str) -> bytes:
         """Serve `namespace/model:tag` with these layers and a config; return its manifest."""
         config = json.dumps(
-            {"model_format": "gguf", "model_family": "llama", "file_type": "F32"}
+            {"model_format": "gguf", "model_family": "llama", "file_type": "F32", **config_fields}
         ).encode()
         entries = []
         for media_type, data in layers:
@@ -339,6 +339,31 @@ def test_pull_refusals(server, registry):
         with pytest.raises(ollama.ResponseError) as refused:
             client.pull(name, insecure=insecure)
         assert (refused.value.status_code, refused.value.error) == (status, error)
+
+
+def test_an_unknown_renderer_or_parser_is_refused_before_the_weights_download(server, registry):
+    client = ollama.Client(host=server.url)
+    weights = b"GGUF weights that are never fetched"
+    for kind in ("renderer", "parser"):
+        name = f"library/new-{kind}:latest"
+        registry.add_model(
+            name, [("application/vnd.ollama.image.model", weights)], **{kind: "no-such-x"}
+        )
+        with pytest.raises(ollama.ResponseError) as refused:
+            client.pull(f"{registry.host}/{name}", insecure=True)
+        assert (refused.value.status_code, refused.value.error) == (
+            400,
+            f'unknown {kind} "no-such-x"',
+        )
+    weights_digest = "sha256:" + hashlib.sha256(weights).hexdigest()
+    assert weights_digest not in {r.digest for r in registry.requests}
+    # A name this server has is pulled.
+    registry.add_model(
+        "library/harmony:latest",
+        [("application/vnd.ollama.image.model", weights)],
+        renderer="harmony",
+    )
+    assert client.pull(f"{registry.host}/library/harmony", insecure=True).status == "success"
 
 
 def test_a_blob_that_does_not_match_its_digest_is_never_kept(server, registry, tmp_path: Path):

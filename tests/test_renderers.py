@@ -19,6 +19,7 @@ from ollama_toolkit.renderers.base import content_with_image_tags
 from ollama_toolkit.renderers.harmony import HarmonyRenderer
 from ollama_toolkit.renderers.qwen3coder import format_argument, type_text
 from ollama_toolkit.store import modelfile
+from scripted_model import create_scripted_model, write_scripted_gguf
 
 DATA = Path(__file__).parent / "data" / "renderers"
 QWEN3CODER = json.loads((DATA / "qwen3coder.json").read_text())
@@ -282,3 +283,50 @@ def test_unknown_renderer_or_parser_is_refused_at_create(private_server, model):
         r = _create(private_server.url, {"model": "bad", "from": model, field: "no-such-x"})
         assert r.status_code == 400
         assert r.json() == {"error": f'unknown {field} "no-such-x"'}
+
+
+def test_the_special_tokens_a_parser_reads_are_written_out(private_server, tmp_path):
+    """A model whose tool-call and channel tags are control tokens (llama.cpp writes those as
+    nothing) still reaches its parser whole: the parser's preserved tokens are written as text,
+    as Ollama has llama-server keep them (tests/scripted_model.py writes the model)."""
+    qwen = write_scripted_gguf(
+        tmp_path / "qwen.gguf",
+        [
+            "<tool_call>",
+            "\n<function=get_weather>\n",
+            "<parameter=city>\nParis\n</parameter>\n",
+            "</function>\n",
+            "</tool_call>",
+        ],
+        control=frozenset({"<tool_call>", "</tool_call>"}),
+    )
+    name = create_scripted_model(
+        private_server.url,
+        "scripted-qwen3-coder",
+        qwen,
+        renderer="qwen3-coder",
+        parser="qwen3-coder",
+    )
+    client = ollama.Client(host=private_server.url)
+    ask = [{"role": "user", "content": "Weather in Paris?"}]
+    for stream in (False, True):
+        parts = client.chat(name, messages=ask, tools=[_WEATHER], stream=stream)
+        parts = parts if stream else [parts]
+        calls = [c for p in parts for c in p.message.tool_calls or ()]
+        assert [(c.function.name, dict(c.function.arguments)) for c in calls] == [
+            ("get_weather", {"city": "Paris"})
+        ]
+        assert "".join(p.message.content or "" for p in parts) == ""
+
+    harmony = write_scripted_gguf(
+        tmp_path / "harmony.gguf",
+        ["<|channel|>", "final", "<|message|>", "Sunny.", "<|return|>"],
+        control=frozenset({"<|channel|>", "<|message|>", "<|return|>"}),
+    )
+    name = create_scripted_model(
+        private_server.url, "scripted-harmony", harmony, renderer="harmony", parser="harmony"
+    )
+    reply = client.chat(name, messages=ask)
+    assert reply.message.content == "Sunny."
+    reply = client.generate(name, prompt="Weather in Paris?")
+    assert reply.response == "Sunny."

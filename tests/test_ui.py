@@ -443,6 +443,7 @@ MODELFILES = [
     "FROM a\nMESSAGE bot hi\n",
     'FROM a\nSYSTEM """never closed\n',
     "FROMA b\n",
+    "FROM a\nRENDERER harmony\nparser  harmony\n",
     "SYSTEM no from\n",
 ]
 

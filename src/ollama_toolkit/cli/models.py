@@ -144,7 +144,7 @@ def create(client: Client, args: argparse.Namespace) -> int:
             target = fields["adapters" if name == "adapter" else "files"]
             for file_name, file in files.items():
                 target[file_name] = client.create_blob(file)
-        elif name in ("template", "system"):
+        elif name in ("template", "system", "renderer", "parser"):
             fields[name] = value
         elif name == "license":
             fields.setdefault("license", []).append(value)

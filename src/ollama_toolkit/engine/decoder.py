@@ -69,6 +69,7 @@ class GenerationRequest:
     shift: bool = True
     logprobs: bool = False
     top_logprobs: int = 0
+    preserved: frozenset[int] = frozenset()  # special tokens written as text (runner.py)
     # How events reach the owner: `post(deliver, items)` must be thread-safe and later call
     # deliver(items) in the owner's context, where `emit(event)` is called for each event.
     emit: Callable[[Event], None] = lambda _event: None
@@ -556,7 +557,10 @@ class Decoder:
             self._finish(slot, "stop")
             return False
         slot.generated.append(token)
-        text = slot.stream.push(self.model.piece(token))
+        piece = (
+            self.model.special_piece(token) if token in req.preserved else self.model.piece(token)
+        )
+        text = slot.stream.push(piece)
         closed = False
         if slot.json is not None and text:
             cut = slot.json.feed(text)

@@ -165,6 +165,12 @@ class LlamaModel:
             self._pieces[token] = cached
         return cached
 
+    def special_piece(self, token: int) -> bytes:
+        """The text of a token, a special token's too (`<|channel|>`); not cached: asked only
+        for the few tokens a request preserves."""
+        n = lc.llama_token_to_piece(self.vocab, token, self._piece_buf, 256, 0, True)
+        return self._piece_buf.raw[: max(n, 0)]
+
     def is_eog(self, token: int) -> bool:
         return bool(lc.llama_vocab_is_eog(self.vocab, token))
 

@@ -111,6 +111,7 @@ class LocalRunner:
             shift=params.shift,
             logprobs=params.logprobs,
             top_logprobs=params.top_logprobs,
+            preserved=params.preserved,
             emit=events.put_nowait,
             post=loop.call_soon_threadsafe,
         )

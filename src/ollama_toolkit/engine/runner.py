@@ -112,6 +112,10 @@ class GenerateParams:
     shift: bool = True  # shift the context when it fills, instead of stopping
     logprobs: bool = False
     top_logprobs: int = 0
+    # Special tokens written out as their text, which otherwise stand for nothing: the ones a
+    # model's built-in parser reads (`<|channel|>`, `<tool_call>`), as Ollama passes them to
+    # llama-server as `preserved_tokens`.
+    preserved: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,12 @@ from ollama_toolkit.server.media import (
     tag_images,
 )
 from ollama_toolkit.server.prepare import ServerState, fit_context, off_loop, prepare
-from ollama_toolkit.server.prompt import ChatTemplate, chat_prompt, conversation
+from ollama_toolkit.server.prompt import (
+    ChatTemplate,
+    chat_prompt,
+    conversation,
+    preserved_tokens,
+)
 from ollama_toolkit.server.responses import get_state, respond
 
 
@@ -118,6 +123,7 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
             builtin is not None and builtin.has_thinking_support and think is not False
         )
         deferred = req.format not in (None, "") and thinks
+        preserved = preserved_tokens(runner, builtin)
         while True:
             params = GenerateParams(
                 prompt=chunks,
@@ -127,6 +133,7 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
                 shift=req.shift is not False,
                 logprobs=req.logprobs,
                 top_logprobs=req.top_logprobs,
+                preserved=preserved,
             )
             restart = False
             async with contextlib.aclosing(runner.generate(params)) as events:

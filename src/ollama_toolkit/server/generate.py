@@ -48,7 +48,7 @@ from ollama_toolkit.server.prepare import (
     prepare,
     think_level,
 )
-from ollama_toolkit.server.prompt import ChatTemplate
+from ollama_toolkit.server.prompt import ChatTemplate, preserved_tokens
 from ollama_toolkit.store.model import Model
 from ollama_toolkit.template import TemplateError, Values
 from ollama_toolkit.template import parse as parse_template
@@ -127,6 +127,7 @@ async def generate(
             shift=req.shift is not False,
             logprobs=req.logprobs,
             top_logprobs=req.top_logprobs,
+            preserved=preserved_tokens(runner, builtin),
         )
         async with contextlib.aclosing(runner.generate(params)) as events:
             async for event in events:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ollama_toolkit.api.errors import InternalError
 from ollama_toolkit.api.types import Message, ThinkValue, Tool
+from ollama_toolkit.engine.runner import Runner
 from ollama_toolkit.parsers.builtin import BuiltinParser
 from ollama_toolkit.parsers.registry import parser_for_name
 from ollama_toolkit.parsers.thinking import DEFAULT_TAGS, ThinkingParser
@@ -140,6 +141,15 @@ class ChatTemplate:
         token = self.model.metadata.get(key)
         tokens = self.model.metadata.get("tokenizer.ggml.tokens") or []
         return str(tokens[token]) if isinstance(token, int) and 0 <= token < len(tokens) else ""
+
+
+def preserved_tokens(runner: Runner, parser: BuiltinParser | None) -> frozenset[int]:
+    """The ids of the special tokens `parser` reads, so the engine writes them out as text: each
+    of its `preserved_tokens` that is one token of this model's vocabulary."""
+    if parser is None:
+        return frozenset()
+    ids = (runner.tokenize(text, add_special=False) for text in parser.preserved_tokens)
+    return frozenset(t[0] for t in ids if len(t) == 1)
 
 
 def jinja_think_kwargs(think: ThinkValue | None) -> dict[str, Any]:

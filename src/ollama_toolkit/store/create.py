@@ -39,9 +39,8 @@ from ollama_toolkit.api.errors import (
 )
 from ollama_toolkit.api.options import checked_value, option_field_type
 from ollama_toolkit.api.types import CreateRequest, ProgressResponse
-from ollama_toolkit.parsers.registry import parser_for_name
-from ollama_toolkit.renderers import renderer_for_name
 from ollama_toolkit.store import convert, gguf_meta
+from ollama_toolkit.store.model import check_renderer_parser
 from ollama_toolkit.store.modelfile import DEPRECATED_PARAMETERS, ModelfileError, parameter_value
 from ollama_toolkit.store.names import InvalidNameError, ModelName
 from ollama_toolkit.store.quantize import FLOAT_TYPES, quantization_type, quantize
@@ -115,14 +114,6 @@ def check_request(store: Store, req: CreateRequest) -> CreatePlan:
         parameters=check_parameters(req.parameters or {}),
         quantize=quantization_type(quant) if quant else None,
     )
-
-
-def check_renderer_parser(renderer: str | None, parser: str | None) -> None:
-    """Refuse a renderer or parser name that is not built in (400, naming it)."""
-    if renderer and renderer_for_name(renderer) is None:
-        raise InvalidRequest(f'unknown renderer "{renderer}"')
-    if parser and parser_for_name(parser) is None:
-        raise InvalidRequest(f'unknown parser "{parser}"')
 
 
 def check_parameters(params: dict[str, Any]) -> dict[str, Any]:

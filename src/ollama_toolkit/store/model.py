@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ollama_toolkit.api.errors import InvalidRequest
 from ollama_toolkit.parsers.registry import parser_for_name
 from ollama_toolkit.parsers.thinking import infer_tags
+from ollama_toolkit.renderers import renderer_for_name
 from ollama_toolkit.store import gguf_meta
 from ollama_toolkit.store.names import ModelName
 from ollama_toolkit.store.store import (
@@ -33,6 +35,15 @@ from ollama_toolkit.template.parser import parse_trees
 DEFAULT_TEMPLATE = "{{ .Prompt }}"
 
 _TEMPLATE_FUNCS = frozenset(BUILTINS) | frozenset(OLLAMA_FUNCS)
+
+
+def check_renderer_parser(renderer: str | None, parser: str | None) -> None:
+    """Refuse a renderer or parser name that is not built in (400, naming it), when a model is
+    created or pulled rather than at its first request."""
+    if renderer and renderer_for_name(renderer) is None:
+        raise InvalidRequest(f'unknown renderer "{renderer}"')
+    if parser and parser_for_name(parser) is None:
+        raise InvalidRequest(f'unknown parser "{parser}"')
 
 
 def jinja_capabilities(source: str) -> list[str]:

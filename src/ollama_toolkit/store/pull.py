@@ -28,6 +28,7 @@ from ollama_toolkit.api.errors import (
 )
 from ollama_toolkit.api.types import ProgressResponse
 from ollama_toolkit.store.download import discard_partial, http_client, start_download
+from ollama_toolkit.store.model import check_renderer_parser
 from ollama_toolkit.store.names import InvalidNameError, ModelName
 from ollama_toolkit.store.store import (
     MANIFEST_MEDIA_TYPE,
@@ -85,6 +86,12 @@ async def pull_model(
 
     yield ProgressResponse(status="pulling manifest")
     data, layers = await _fetch_manifest(target, insecure)
+    # The config first (it is small, and listed in its place below as already there): a
+    # renderer or parser not built in here is refused before the weights are downloaded.
+    async for _ in _download(store, target, layers[-1], insecure):
+        pass
+    config = await asyncio.to_thread(store.blob_path(layers[-1].digest).read_bytes)
+    _check_config(config)
     for layer in _unique(layers):
         async for progress in _download(store, target, layer, insecure):
             yield progress
@@ -155,6 +162,17 @@ async def _fetch_manifest(target: RegistryModel, insecure: bool) -> tuple[bytes,
     if any(x.media_type == _TENSOR_MEDIA_TYPE for x in layers):
         raise InternalError("this model is stored as safetensors tensors, which need MLX")
     return data, [*layers, config]
+
+
+def _check_config(data: bytes) -> None:
+    """Refuse a config naming a renderer or parser not built in here (a config that is not
+    JSON is left for loading to report, as Ollama's pull does)."""
+    try:
+        config = json.loads(data)
+    except ValueError:
+        return
+    if isinstance(config, dict):
+        check_renderer_parser(config.get("renderer"), config.get("parser"))
 
 
 def _layer(doc: Any) -> Layer:

@@ -1,10 +1,12 @@
 // A Modelfile typed in the page, as `/api/create`'s JSON fields. The server takes fields, not a
 // Modelfile (store/modelfile.py is the CLI's parser): this reads the same commands the same way
-// (case-insensitive, `#` comments, values in "…" or """…""" over several lines) into
-// `from`, `system`, `template`, `parameters`, `messages` and `license`. FROM names a model
-// already on the server: a page cannot read files from disk, and ADAPTER needs one.
+// (case-insensitive, `#` comments, values in "…" or """…""" over several lines) into `from`,
+// `system`, `template`, `renderer`, `parser`, `parameters`, `messages` and `license`. FROM names
+// a model already on the server: a page cannot read files from disk, and ADAPTER needs one.
 
-const INSTRUCTIONS = ["from", "license", "template", "system", "adapter", "parameter", "message"];
+const INSTRUCTIONS = [
+  "from", "license", "template", "system", "adapter", "parameter", "message", "renderer", "parser",
+];
 const ROLES = ["system", "user", "assistant"];
 
 export class ModelfileError extends Error {
@@ -90,7 +92,9 @@ export function createRequest(model, text) {
         request.system = value;
         break;
       case "template":
-        request.template = value;
+      case "renderer":
+      case "parser":
+        request[instruction] = value;
         break;
       case "license":
         licenses.push(value);
