@@ -17,8 +17,16 @@ FORBIDDEN = [
     ("store", {"server", "client", "cli"}),
     ("template", {"engine", "store", "server", "client", "cli"}),
     ("parsers", {"engine", "store", "server", "client", "cli"}),
+    ("renderers", {"engine", "store", "server", "client", "cli"}),
     ("translate", {"engine", "store", "server", "client", "cli"}),
     ("client", {"engine", "store", "server", "template", "cli"}),
+    ("server", {"client", "cli"}),
+    ("distributed", {"client", "cli", "template", "parsers", "translate", "renderers"}),
+]
+# Ray is optional: only the command line reaches distributed/ (and imports it lazily).
+FORBIDDEN = [
+    (layer, banned if layer in ("distributed", "cli") else banned | {"distributed"})
+    for layer, banned in FORBIDDEN
 ]
 
 

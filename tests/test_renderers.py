@@ -15,7 +15,7 @@ import ollama
 import pytest
 
 from ollama_toolkit.renderers import render, renderer_for_name, renderer_names
-from ollama_toolkit.renderers.base import content_with_image_tags
+from ollama_toolkit.renderers.base import content_with_image_tags, go_value
 from ollama_toolkit.renderers.harmony import HarmonyRenderer
 from ollama_toolkit.renderers.qwen3coder import format_argument, type_text
 from ollama_toolkit.store import modelfile
@@ -41,6 +41,30 @@ def test_the_registry_knows_ollamas_names():
 def test_image_tags(case):
     got = content_with_image_tags(case["content"], case["count"], case["offset"])
     assert got == (case["want"], case["want_offset"])
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        (1e6, "1e+06"),
+        (1000000, "1e+06"),  # a JSON number is a float64 to Ollama
+        (123456, "123456"),
+        (1234567.0, "1.234567e+06"),
+        (0.5, "0.5"),
+        (0.0001, "0.0001"),
+        (1e-5, "1e-05"),
+        (1.5e-7, "1.5e-07"),
+        (-2.5, "-2.5"),
+        (0.0, "0"),
+        (9007199254740993, "9.007199254740992e+15"),
+        (float("inf"), "+Inf"),
+        (True, "true"),
+        (None, "<nil>"),
+        ("text", "text"),
+    ],
+)
+def test_values_print_as_go_prints_them(value, printed):
+    assert go_value(value) == printed
 
 
 # Every renderer's ported cases: (renderer, case) from each data file that names a renderer.

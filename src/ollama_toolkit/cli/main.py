@@ -31,12 +31,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser(
+    p = sub.add_parser(
         "serve",
         help="Start the server (on OLLAMA_HOST)",
         description="Start the server in the foreground.",
         epilog=config.settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scale = p.add_argument_group("scaling out on Ray Serve (the `ray` extra; docs/scaling-out.md)")
+    scale.add_argument("--ray", action="store_true", help="run replicas on Ray Serve")
+    scale.add_argument(
+        "--address", help="the Ray cluster to join (`auto`: the local one); default: start one"
+    )
+    scale.add_argument("--replicas", type=int, default=1, help="engine replicas (default 1)")
+    scale.add_argument(
+        "--threads-per-replica",
+        type=int,
+        default=0,
+        help="llama.cpp threads and logical CPUs per replica (default: OLLAMA_NUM_THREAD's)",
+    )
+    scale.add_argument(
+        "--router",
+        choices=["prefix", "pow2"],
+        default="prefix",
+        help="prefix: by model and prompt prefix (default); pow2: Ray's default router",
+    )
+    scale.add_argument(
+        "--min-replicas", type=int, default=1, help="autoscaling: fewest replicas (default 1)"
+    )
+    scale.add_argument(
+        "--max-replicas", type=int, default=0, help="autoscaling: most replicas (0: off)"
+    )
+    scale.add_argument(
+        "--target-ongoing-requests",
+        type=float,
+        default=0,
+        help="autoscaling: requests per replica to aim at (default OLLAMA_NUM_PARALLEL)",
     )
 
     client_opts = argparse.ArgumentParser(add_help=False)
@@ -99,6 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def serve_ray(args: argparse.Namespace) -> int:
+    """`serve --ray`: the server's replicas on Ray Serve (ollama_toolkit.distributed)."""
+    try:
+        from ollama_toolkit.distributed.app import ScaleOut
+        from ollama_toolkit.distributed.app import serve_ray as run_on_ray
+    except ImportError as e:
+        print(f"serve --ray needs the ray extra (pip install 'ollama-toolkit[ray]'): {e}")
+        return 1
+    opts = ScaleOut(
+        replicas=args.replicas,
+        threads_per_replica=args.threads_per_replica,
+        router=args.router,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        target_ongoing_requests=args.target_ongoing_requests,
+    )
+    run_on_ray(opts, address=args.address)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -106,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             # Before server.app imports llama.cpp, whose libgomp reads GOMP_SPINCOUNT only then.
             config.set_openmp_defaults()
+            if args.ray:
+                return serve_ray(args)
             from ollama_toolkit.server.app import serve
 
             serve()

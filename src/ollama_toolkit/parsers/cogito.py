@@ -10,16 +10,18 @@ import json
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
-from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, overlap
+from ollama_toolkit.parsers.builtin import TaggedParser, continues_answer
+from ollama_toolkit.parsers.deepseek3 import (
+    CALL_BEGIN,
+    CALL_END,
+    CALLS_BEGIN,
+    CALLS_END,
+    OUTPUT_BEGIN,
+    OUTPUT_END,
+    SEP,
+    THINK_CLOSE,
+)
 
-THINK_CLOSE = "</think>"
-CALLS_BEGIN = "<｜tool▁calls▁begin｜>"
-CALLS_END = "<｜tool▁calls▁end｜>"
-CALL_BEGIN = "<｜tool▁call▁begin｜>"
-CALL_END = "<｜tool▁call▁end｜>"
-SEP = "<｜tool▁sep｜>"
-OUTPUT_BEGIN = "<｜tool▁output▁begin｜>"
-OUTPUT_END = "<｜tool▁output▁end｜>"
 OUTPUTS_BEGIN = "<｜tool▁outputs▁begin｜>"
 OUTPUTS_END = "<｜tool▁outputs▁end｜>"
 JSON_OPEN = "\n```json\n"
@@ -45,7 +47,7 @@ def parse_call(text: str) -> ToolCall | None:
     return ToolCall(function=ToolCallFunction(name=name, arguments=arguments))
 
 
-class CogitoParser(BuiltinParser):
+class CogitoParser(TaggedParser):
     has_tool_support = True
     has_thinking_support = True
     preserved_tokens = (
@@ -61,68 +63,16 @@ class CogitoParser(BuiltinParser):
         OUTPUTS_END,
     )
 
-    def __init__(self) -> None:
-        self.buffer = ""
-        self.index = 0
-        self.state = "content"  # "thinking", "content", "calls", "outputs"
-        # Whitespace after a closing tag is dropped, however the output is split.
-        self.strip = False
-
-    def init(
-        self,
-        tools: list[dict[str, Any]] | None,
-        last_message: dict[str, Any] | None,
-        think: bool | str | None,
-    ) -> list[dict[str, Any]] | None:
-        self.index = 0
-        prefill = last_message is not None and last_message.get("role") == "assistant"
-        answering = prefill and bool((last_message or {}).get("content"))
-        self.state = "thinking" if think and not answering and not tools else "content"
-        return tools
-
-    def add(self, text: str) -> Parsed:
-        self.buffer += text
-        content: list[str] = []
-        thinking: list[str] = []
-        calls: list[ToolCall] = []
-        while self._step(content, thinking, calls):
-            pass
-        for call in calls:
-            call.function.index = self.index
-            self.index += 1
-        return "".join(content), "".join(thinking), calls
-
-    def finish(self) -> Parsed:
-        """What content held back is content after all (held thinking is dropped, as
-        Ollama drops it)."""
-        held, self.buffer = self.buffer, ""
-        if self.state == "content" and not self.strip:
-            return held, "", []
-        return "", "", []
+    def _begin(self, last_message: dict[str, Any] | None, think: bool | str | None) -> None:
+        thinks = think and not self.tools and not continues_answer(last_message)
+        self.state = "thinking" if thinks else "content"
 
     def _step(self, content: list[str], thinking: list[str], calls: list[ToolCall]) -> bool:
-        if self.strip:
-            self.buffer = self.buffer.lstrip()
-            self.strip = not self.buffer
-        buf = self.buffer
+        buf = self._unstripped()
         if not buf:
             return False
         if self.state == "thinking":
-            at = buf.find(THINK_CLOSE)
-            if at != -1:
-                before = buf[:at].rstrip()
-                self.buffer = buf[at + len(THINK_CLOSE) :]
-                self.state, self.strip = "content", True
-                if before:
-                    thinking.append(before)
-                return True
-            partial = overlap(buf, THINK_CLOSE)
-            keep = len(buf) - partial
-            keep -= len(buf[:keep]) - len(buf[:keep].rstrip())
-            self.buffer = buf[keep:]
-            if keep:
-                thinking.append(buf[:keep])
-            return False
+            return self._think_until(THINK_CLOSE, thinking)
         if self.state == "content":
             found = [(buf.find(tag), tag) for tag in (CALLS_BEGIN, OUTPUTS_BEGIN) if tag in buf]
             if found:
@@ -133,12 +83,7 @@ class CogitoParser(BuiltinParser):
                 if before:
                     content.append(before)
                 return True
-            # Held back: the start of a tag, and whitespace that a tag would drop.
-            keep = len(buf) - max(overlap(buf, CALLS_BEGIN), overlap(buf, OUTPUTS_BEGIN))
-            keep -= len(buf[:keep]) - len(buf[:keep].rstrip())
-            self.buffer = buf[keep:]
-            if keep:
-                content.append(buf[:keep])
+            self._pass_until((CALLS_BEGIN, OUTPUTS_BEGIN), content)
             return False
         begin, end, close = (
             (CALL_BEGIN, CALL_END, CALLS_END)

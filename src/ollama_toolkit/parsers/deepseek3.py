@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
-from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, overlap
+from ollama_toolkit.parsers.builtin import TaggedParser, continues_answer
 
 THINK_CLOSE = "</think>"
 CALLS_BEGIN = "<｜tool▁calls▁begin｜>"
@@ -36,7 +36,7 @@ def parse_call(text: str) -> ToolCall | None:
     return ToolCall(function=ToolCallFunction(name=name.strip(), arguments=arguments))
 
 
-class DeepSeek3Parser(BuiltinParser):
+class DeepSeek3Parser(TaggedParser):
     has_tool_support = True
     has_thinking_support = True
     preserved_tokens = (
@@ -50,66 +50,15 @@ class DeepSeek3Parser(BuiltinParser):
         OUTPUT_END,
     )
 
-    def __init__(self) -> None:
-        self.buffer = ""
-        self.index = 0
-        self.state = "content"  # "thinking", "content", "calls", "output"
-        self.strip = False  # whitespace after a closing tag is dropped
-
-    def init(
-        self,
-        tools: list[dict[str, Any]] | None,
-        last_message: dict[str, Any] | None,
-        think: bool | str | None,
-    ) -> list[dict[str, Any]] | None:
-        self.index = 0
-        prefill = last_message is not None and last_message.get("role") == "assistant"
-        answering = prefill and bool((last_message or {}).get("content"))
-        self.state = "thinking" if think and not answering else "content"
-        return tools
-
-    def add(self, text: str) -> Parsed:
-        self.buffer += text
-        content: list[str] = []
-        thinking: list[str] = []
-        calls: list[ToolCall] = []
-        while self._step(content, thinking, calls):
-            pass
-        for call in calls:
-            call.function.index = self.index
-            self.index += 1
-        return "".join(content), "".join(thinking), calls
-
-    def finish(self) -> Parsed:
-        """What content held back is content after all (held thinking is dropped, as
-        Ollama drops it)."""
-        held, self.buffer = self.buffer, ""
-        if self.state == "content" and not self.strip:
-            return held, "", []
-        return "", "", []
+    def _begin(self, last_message: dict[str, Any] | None, think: bool | str | None) -> None:
+        self.state = "thinking" if think and not continues_answer(last_message) else "content"
 
     def _step(self, content: list[str], thinking: list[str], calls: list[ToolCall]) -> bool:
-        if self.strip:
-            self.buffer = self.buffer.lstrip()
-            self.strip = not self.buffer
-        buf = self.buffer
+        buf = self._unstripped()
         if not buf:
             return False
         if self.state == "thinking":
-            at = buf.find(THINK_CLOSE)
-            if at != -1:
-                before = buf[:at].rstrip()
-                self.buffer = buf[at + len(THINK_CLOSE) :]
-                self.state, self.strip = "content", True
-                if before:
-                    thinking.append(before)
-                return True
-            keep = len(buf) - overlap(buf, THINK_CLOSE)
-            keep -= len(buf[:keep]) - len(buf[:keep].rstrip())
-            self.buffer = buf[keep:]
-            if keep:
-                thinking.append(buf[:keep])
-            return False
+            return self._think_until(THINK_CLOSE, thinking)
         if self.state == "content":
             calls_at, output_at = buf.find(CALLS_BEGIN), buf.find(OUTPUT_BEGIN)
             if calls_at != -1:
@@ -125,12 +74,7 @@ class DeepSeek3Parser(BuiltinParser):
                 self.buffer = buf[output_at + len(OUTPUT_BEGIN) :]
                 self.state = "output"
                 return True
-            # Held back: the start of a tag, and whitespace that a tag would drop.
-            keep = len(buf) - max(overlap(buf, CALLS_BEGIN), overlap(buf, OUTPUT_BEGIN))
-            keep -= len(buf[:keep]) - len(buf[:keep].rstrip())
-            self.buffer = buf[keep:]
-            if keep:
-                content.append(buf[:keep])
+            self._pass_until((CALLS_BEGIN, OUTPUT_BEGIN), content)
             return False
         if self.state == "output":
             at = buf.find(OUTPUT_END)

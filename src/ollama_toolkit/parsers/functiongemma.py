@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
-from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, overlap
+from ollama_toolkit.parsers.builtin import CallBlockParser, Parsed
 
 CALL_OPEN = "<start_function_call>"
 CALL_CLOSE = "<end_function_call>"
@@ -19,57 +19,20 @@ _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT_PREFIX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
-class FunctionGemmaParser(BuiltinParser):
+class FunctionGemmaParser(CallBlockParser):
     has_tool_support = True
     preserved_tokens = (CALL_OPEN, CALL_CLOSE)
+    open_tag, close_tag = CALL_OPEN, CALL_CLOSE
 
-    def __init__(self) -> None:
-        self.buffer = ""
-        self.in_call = False
-        self.index = 0
+    def finish(self) -> Parsed:
+        """Nothing: what is held back at the end (a tag's start, an unended call) is dropped."""
+        return "", "", []
 
-    def init(
-        self,
-        tools: list[dict[str, Any]] | None,
-        last_message: dict[str, Any] | None,
-        think: bool | str | None,
-    ) -> list[dict[str, Any]] | None:
-        self.in_call = False
-        self.index = 0
-        return tools
-
-    def add(self, text: str) -> Parsed:
-        self.buffer += text
-        content: list[str] = []
-        calls: list[ToolCall] = []
-        while self.buffer:
-            buf = self.buffer
-            if self.in_call:
-                at = buf.find(CALL_CLOSE)
-                if at == -1:
-                    break
-                self.buffer = buf[at + len(CALL_CLOSE) :]
-                call = parse_call(buf[:at])
-                if call is not None:
-                    calls.append(call)
-                # Text up to a next call is content (Ollama drops it when that call has
-                # arrived already: it depends on how the output is split).
-                self.in_call = False
-                continue
-            at = buf.find(CALL_OPEN)
-            if at != -1:
-                content.append(buf[:at])
-                self.buffer = buf[at + len(CALL_OPEN) :]
-                self.in_call = True
-                continue
-            keep = len(buf) - overlap(buf, CALL_OPEN)
-            content.append(buf[:keep])
-            self.buffer = buf[keep:]
-            break
-        for call in calls:
-            call.function.index = self.index
-            self.index += 1
-        return "".join(content), "", calls
+    def _block_calls(self, block: str) -> list[ToolCall]:
+        # Text up to a next call is content (Ollama drops it when that call has arrived
+        # already: it depends on how the output is split).
+        call = parse_call(block)
+        return [call] if call is not None else []
 
 
 def parse_call(text: str) -> ToolCall | None:

@@ -12,7 +12,7 @@ from typing import Any
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
 from ollama_toolkit.parsers.builtin import Parsed, ParserError, overlap
 from ollama_toolkit.parsers.qwen3 import TOOL_CLOSE, Qwen3Parser
-from ollama_toolkit.parsers.qwen3coder import parse_value, property_types
+from ollama_toolkit.parsers.qwen3coder import parse_value, property_types, tool_properties
 
 _KEY = re.compile(r"<arg_key>(.*?)</arg_key>", re.DOTALL)
 _VALUE = re.compile(r"<arg_value>(.*?)</arg_value>", re.DOTALL)
@@ -91,11 +91,7 @@ def parse_glm_call(raw: str, tools: list[dict[str, Any]]) -> ToolCall:
         raise ParserError(
             f"mismatched arg_key and arg_value counts: {len(keys)} keys, {len(values)} values"
         )
-    properties: dict[str, Any] = {}
-    for tool in tools:
-        if (tool.get("function") or {}).get("name") == name:
-            properties = ((tool["function"].get("parameters") or {}).get("properties")) or {}
-            break
+    properties = tool_properties(tools, name)
     arguments: dict[str, Any] = {}
     for key, value in zip(keys, values, strict=True):
         key = key.strip()

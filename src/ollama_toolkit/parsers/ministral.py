@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
-from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, ParserError, overlap
+from ollama_toolkit.parsers.builtin import Parsed, ParserError, TaggedParser, continues_answer
 
 TOOL_CALLS = "[TOOL_CALLS]"
 THINK = "[THINK]"
@@ -41,52 +41,25 @@ def json_end(text: str) -> int:
     return -1
 
 
-class MinistralParser(BuiltinParser):
+class MinistralParser(TaggedParser):
     has_tool_support = True
     preserved_tokens = (TOOL_CALLS, THINK, THINK_END, ARGS)
 
     def __init__(self, thinking_support: bool = False) -> None:
         self.has_thinking_support = thinking_support
-        self.buffer = ""
-        self.state = "content"  # "content", "thinking", "name", "args"
-        self.tools: list[dict[str, Any]] = []
         self.name = ""
-        self.index = 0
-        self.strip = False  # whitespace after [/THINK] is dropped
+        super().__init__()  # state: "content", "thinking", "name", "args"
 
-    def init(
-        self,
-        tools: list[dict[str, Any]] | None,
-        last_message: dict[str, Any] | None,
-        think: bool | str | None,
-    ) -> list[dict[str, Any]] | None:
-        self.tools = list(tools or ())
-        self.index = 0
-        answering = (
-            last_message is not None
-            and last_message.get("role") == "assistant"
-            and bool(last_message.get("content"))
-        )
-        self.state = "thinking" if self.has_thinking_support and not answering else "content"
-        return tools
+    def _begin(self, last_message: dict[str, Any] | None, think: bool | str | None) -> None:
+        thinks = self.has_thinking_support and not continues_answer(last_message)
+        self.state = "thinking" if thinks else "content"
 
-    def add(self, text: str) -> Parsed:
-        self.buffer += text
-        content: list[str] = []
-        thinking: list[str] = []
-        calls: list[ToolCall] = []
-        while self._step(content, thinking, calls):
-            pass
-        for call in calls:
-            call.function.index = self.index
-            self.index += 1
-        return "".join(content), "".join(thinking), calls
+    def finish(self) -> Parsed:
+        """Nothing: whitespace held back at the end is never sent (Ollama's parser)."""
+        return "", "", []
 
     def _step(self, content: list[str], thinking: list[str], calls: list[ToolCall]) -> bool:
-        if self.strip:
-            self.buffer = self.buffer.lstrip()
-            self.strip = not self.buffer
-        buf = self.buffer
+        buf = self._unstripped()
         if not buf:
             return False
         if self.state == "content":
@@ -98,11 +71,7 @@ class MinistralParser(BuiltinParser):
                 self.buffer = buf[at + len(tag) :]
                 self.state = "name" if tag == TOOL_CALLS else "thinking"
                 return True
-            keep = len(buf) - max(overlap(buf, TOOL_CALLS), overlap(buf, THINK))
-            keep -= len(buf[:keep]) - len(buf[:keep].rstrip())
-            if keep:
-                content.append(buf[:keep])
-            self.buffer = buf[keep:]
+            self._pass_until((TOOL_CALLS, THINK), content)
             return False
         if self.state == "thinking":
             at = buf.find(THINK_END)
@@ -112,10 +81,7 @@ class MinistralParser(BuiltinParser):
                 self.buffer = buf[at + len(THINK_END) :]
                 self.state, self.strip = "content", True
                 return True
-            keep = len(buf) - overlap(buf, THINK_END)
-            if keep:
-                thinking.append(buf[:keep])
-            self.buffer = buf[keep:]
+            self._pass_until((THINK_END,), thinking, rstrip=False)
             return False
         if self.state == "name":
             at = buf.find(ARGS)

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
-from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, ParserError, overlap
+from ollama_toolkit.parsers.builtin import CallBlockParser, ParserError
 
 CALLS_OPEN = "<function_calls>"
 CALLS_CLOSE = "</function_calls>"
@@ -18,59 +18,16 @@ _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
-class Olmo3Parser(BuiltinParser):
+class Olmo3Parser(CallBlockParser):
     has_tool_support = True
     preserved_tokens = (CALLS_OPEN, CALLS_CLOSE)
+    open_tag, close_tag = CALLS_OPEN, CALLS_CLOSE
 
-    def __init__(self) -> None:
-        self.buffer = ""
-        self.in_calls = False
-        self.index = 0
-
-    def init(
-        self,
-        tools: list[dict[str, Any]] | None,
-        last_message: dict[str, Any] | None,
-        think: bool | str | None,
-    ) -> list[dict[str, Any]] | None:
-        self.in_calls = False
-        self.index = 0
-        return tools
-
-    def add(self, text: str) -> Parsed:
-        self.buffer += text
-        content: list[str] = []
-        calls: list[ToolCall] = []
-        while True:
-            buf = self.buffer
-            if self.in_calls:
-                at = buf.find(CALLS_CLOSE)
-                if at == -1:
-                    break
-                self.buffer = buf[at + len(CALLS_CLOSE) :]
-                self.in_calls = False
-                # As Ollama: a block it cannot read is dropped.
-                with contextlib.suppress(ParserError):
-                    calls += parse_calls(buf[:at])
-                continue
-            at = buf.find(CALLS_OPEN)
-            if at != -1:
-                content.append(buf[:at])
-                self.buffer = buf[at + len(CALLS_OPEN) :]
-                self.in_calls = True
-                continue
-            keep = len(buf) - overlap(buf, CALLS_OPEN)
-            content.append(buf[:keep])
-            self.buffer = buf[keep:]
-            break
-        for call in calls:
-            call.function.index = self.index
-            self.index += 1
-        return "".join(content), "", calls
-
-    def finish(self) -> Parsed:
-        held, self.buffer = self.buffer, ""
-        return ("" if self.in_calls else held), "", []
+    def _block_calls(self, block: str) -> list[ToolCall]:
+        # As Ollama: a block it cannot read is dropped.
+        with contextlib.suppress(ParserError):
+            return parse_calls(block)
+        return []
 
 
 def parse_calls(text: str) -> list[ToolCall]:

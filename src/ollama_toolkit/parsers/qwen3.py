@@ -2,7 +2,8 @@
 opened it; a `<think>` the model writes again is skipped), then content, and tool calls as
 `<tool_call>{"name": …, "arguments": {…}}</tool_call>`, also straight from the thinking.
 Whitespace around the tags is dropped, so trailing whitespace is held back until what follows
-shows it is text (and, as in Ollama, never sent if nothing follows)."""
+shows it is text (and, as in Ollama, never sent if nothing follows). Qwen3.5's and Qwen3-VL's
+parsers (`parsers/qwen35.py`, `parsers/qwen3vl.py`) are these states with their own calls."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def _held(text: str, *tags: str) -> int:
 class Qwen3Parser(BuiltinParser):
     has_tool_support = True
     preserved_tokens: tuple[str, ...] = (THINK_OPEN, THINK_CLOSE, TOOL_OPEN, TOOL_CLOSE)
+    # Whether whitespace at the ends of a call's text is dropped (Qwen3-VL keeps it: its JSON
+    # reader skips it anyway), and whether a `<think>` the model writes first is skipped.
+    trim_call_text = True
+    skips_think_open = True
 
     def __init__(self, thinking_support: bool = False, default_thinking: bool = False) -> None:
         self.has_thinking_support = thinking_support
@@ -43,38 +48,55 @@ class Qwen3Parser(BuiltinParser):
     ) -> list[dict[str, Any]] | None:
         self.buffer = ""
         self.index = 0
-        thinking = self.default_thinking if think is None else bool(think)
         # "thinking", "content", "tool", "looking" (for a `<think>` that may open the output),
         # or "eat:<next>" (dropping whitespace before <next>).
-        self.state = "thinking" if self.has_thinking_support and thinking else "content"
-        self.maybe_open = self.state == "thinking"
+        self.state = "thinking" if self.starts_thinking(last_message, think) else "content"
+        self.maybe_open = self.state == "thinking" and self.skips_think_open
         return tools
 
-    def add(self, text: str) -> Parsed:
+    def starts_thinking(
+        self, last_message: dict[str, Any] | None, think: bool | str | None
+    ) -> bool:
+        """Whether the output starts inside the thinking the prompt opened."""
+        thinking = self.default_thinking if think is None else bool(think)
+        return self.has_thinking_support and thinking
+
+    def events(self, text: str) -> list[tuple[str, str]]:
+        """("content" | "thinking", text) and ("tool_call", raw) events of the next piece of
+        output."""
         self.buffer += text
+        events: list[tuple[str, str]] = []
+        while True:
+            kind, value, more = self._step()
+            if kind:
+                events.append((kind, value))
+            if not more:
+                return events
+
+    def add(self, text: str) -> Parsed:
         content: list[str] = []
         thinking: list[str] = []
         calls: list[ToolCall] = []
-        while True:
-            kind, value, more = self._step()
+        for kind, value in self.events(text):
             if kind == "content":
                 content.append(value)
             elif kind == "thinking":
                 thinking.append(value)
-            elif kind == "tool_call":
+            else:
                 call = self.tool_call(value)
                 call.function.index = self.index
                 self.index += 1
                 calls.append(call)
-            if not more:
-                return "".join(content), "".join(thinking), calls
+        return "".join(content), "".join(thinking), calls
 
     def tool_call(self, raw: str) -> ToolCall:
         """The call written between the tool tags."""
         return parse_tool_call(raw)
 
-    def _split(self, tag: str, at: int) -> tuple[str, str]:
-        before, after = self.buffer[:at].rstrip(), self.buffer[at + len(tag) :].lstrip()
+    def _split(self, tag: str, at: int, trim_after: bool = True) -> tuple[str, str]:
+        before, after = self.buffer[:at].rstrip(), self.buffer[at + len(tag) :]
+        if trim_after:
+            after = after.lstrip()
         self.buffer = after
         return before, after
 
@@ -91,7 +113,8 @@ class Qwen3Parser(BuiltinParser):
             at = buf.find(TOOL_CLOSE)
             if at == -1:
                 return "", "", False
-            raw, after = self._split(TOOL_CLOSE, at)
+            raw = buf[:at].rstrip() if self.trim_call_text else buf[:at]
+            self.buffer = after = buf[at + len(TOOL_CLOSE) :].lstrip()
             self.state = "content" if after else "eat:content"
             return "tool_call", raw, True
         if self.state == "looking":
@@ -118,8 +141,8 @@ class Qwen3Parser(BuiltinParser):
         tool = buf.find(TOOL_OPEN)
         close = buf.find(THINK_CLOSE) if kind == "thinking" else -1
         if tool != -1 and (close == -1 or tool < close):
-            before, after = self._split(TOOL_OPEN, tool)
-            self.state = "tool" if after else "eat:tool"
+            before, after = self._split(TOOL_OPEN, tool, trim_after=self.trim_call_text)
+            self.state = "tool" if after or not self.trim_call_text else "eat:tool"
             return (kind, before, True) if before else ("", "", True)
         if close != -1:
             before, after = self._split(THINK_CLOSE, close)
@@ -129,6 +152,16 @@ class Qwen3Parser(BuiltinParser):
         keep = len(buf) - _held(buf, *tags)
         self.buffer = buf[keep:]
         return (kind, buf[:keep], False) if keep else ("", "", False)
+
+
+def continues_prefill(last_message: dict[str, Any] | None) -> bool:
+    """Whether the output continues an assistant message that already has content (so it is
+    content, whatever the prompt opened)."""
+    return (
+        last_message is not None
+        and last_message.get("role") == "assistant"
+        and bool(last_message.get("content"))
+    )
 
 
 def parse_tool_call(raw: str) -> ToolCall:

@@ -108,16 +108,20 @@ def parse_tool_call(raw: str, tools: list[dict[str, Any]]) -> ToolCall:
     if function is None:
         raise ParserError(f"qwen tool call has no function: {raw!r}")
     name = function.group(1)
-    properties: dict[str, Any] = {}
-    for tool in tools:
-        if (tool.get("function") or {}).get("name") == name:
-            properties = ((tool["function"].get("parameters") or {}).get("properties")) or {}
-            break
+    properties = tool_properties(tools, name)
     arguments: dict[str, Any] = {}
     for parameter in _PARAMETER.finditer(raw, function.end()):
         key = parameter.group(1)
         arguments[key] = parse_value(parameter.group(2), property_types(properties.get(key)))
     return ToolCall(function=ToolCallFunction(name=name, arguments=arguments))
+
+
+def tool_properties(tools: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The schema properties of the first tool called `name` ({} for none)."""
+    for tool in tools:
+        if (tool.get("function") or {}).get("name") == name:
+            return ((tool["function"].get("parameters") or {}).get("properties")) or {}
+    return {}
 
 
 def property_types(prop: Any) -> list[str]:
@@ -129,11 +133,13 @@ def property_types(prop: Any) -> list[str]:
     return [kind] if isinstance(kind, str) else [str(k) for k in kind or ()]
 
 
-def parse_value(raw: str, types: list[str]) -> Any:
-    """A parameter's text (one newline trimmed at each end) as its schema's type: null, then
-    boolean, integer, number, array, object, string in that precedence, whatever the order
-    of the types; text that is none of them stays text (a lone boolean type reads false)."""
-    raw = raw.removeprefix("\n").removesuffix("\n")
+def parse_value(raw: str, types: list[str], trim_newlines: bool = True) -> Any:
+    """A parameter's text (with `trim_newlines`, one newline trimmed at each end) as its
+    schema's type: null, then boolean, integer, number, array, object, string in that
+    precedence, whatever the order of the types; text that is none of them stays text (a lone
+    boolean type reads false)."""
+    if trim_newlines:
+        raw = raw.removeprefix("\n").removesuffix("\n")
     if raw.lower() == "null":
         return None
     if not types:

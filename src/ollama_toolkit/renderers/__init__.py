@@ -9,26 +9,40 @@ engine imports.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 
 from ollama_toolkit.renderers.base import Messages, Renderer, RendererError, Think, Tools
-from ollama_toolkit.renderers.cogito import CogitoRenderer
-from ollama_toolkit.renderers.deepseek3 import DeepSeek3Renderer
-from ollama_toolkit.renderers.functiongemma import FunctionGemmaRenderer
-from ollama_toolkit.renderers.glm47 import GLM47Renderer
-from ollama_toolkit.renderers.harmony import HarmonyRenderer
-from ollama_toolkit.renderers.olmo3 import Olmo3Renderer, Olmo31Renderer
-from ollama_toolkit.renderers.qwen3coder import Qwen3CoderRenderer
 
-RENDERERS: dict[str, Callable[[], Renderer]] = {
-    "cogito": CogitoRenderer,
-    "deepseek3.1": DeepSeek3Renderer,
-    "functiongemma": FunctionGemmaRenderer,
-    "glm-4.7": GLM47Renderer,
-    "harmony": HarmonyRenderer,
-    "olmo3": Olmo3Renderer,
-    "olmo3.1": Olmo31Renderer,
-    "qwen3-coder": Qwen3CoderRenderer,
+# Ollama's renderer names (`model/renderers/renderer.go`) → "module:factory" in this package,
+# imported when first asked for, so a request loads only its own family's module.
+RENDERERS: dict[str, str] = {
+    "cogito": "cogito:CogitoRenderer",
+    "cohere": "cohere:CohereRenderer",
+    "deepseek3.1": "deepseek3:DeepSeek3Renderer",
+    "functiongemma": "functiongemma:FunctionGemmaRenderer",
+    "gemma4": "gemma4:Gemma4Renderer",
+    "gemma4-small": "gemma4:Gemma4Renderer",
+    "gemma4-large": "gemma4:Gemma4LargeRenderer",
+    "glimmer": "glimmer:GlimmerRenderer",
+    "glm-4.7": "glm47:GLM47Renderer",
+    "glm-ocr": "glmocr:GlmOcrRenderer",
+    "harmony": "harmony:HarmonyRenderer",
+    "laguna": "laguna:LagunaRenderer",
+    "lfm2": "lfm2:LFM2Renderer",
+    "lfm2-thinking": "lfm2:LFM2ThinkingRenderer",
+    "nemotron-3-nano": "nemotron3nano:Nemotron3NanoRenderer",
+    "nemotron-3.5-nano": "nemotron3nano:Nemotron35NanoRenderer",
+    "olmo3": "olmo3:Olmo3Renderer",
+    "olmo3.1": "olmo3:Olmo31Renderer",
+    "olmo3-think": "olmo3_think:Olmo3ThinkRenderer",
+    "olmo3-32b-think": "olmo3_think:Olmo332BThinkRenderer",
+    "ornith": "qwen35:OrnithRenderer",
+    "poolside-v1": "laguna:LagunaV8Renderer",
+    "qwen3-coder": "qwen3coder:Qwen3CoderRenderer",
+    "qwen3-vl-instruct": "qwen3vl:Qwen3VLInstructRenderer",
+    "qwen3-vl-thinking": "qwen3vl:Qwen3VLThinkingRenderer",
+    "qwen3.5": "qwen35:Qwen35Renderer",
+    "qwen3.8": "qwen35:Qwen38Renderer",
 }
 
 
@@ -38,8 +52,13 @@ def renderer_names() -> list[str]:
 
 def renderer_for_name(name: str) -> Renderer | None:
     """A renderer for Ollama's `name`; None for a name not built in here."""
-    make = RENDERERS.get(name)
-    return make() if make is not None else None
+    target = RENDERERS.get(name)
+    if target is None:
+        return None
+    module, factory = target.split(":")
+    make = getattr(importlib.import_module(f"{__name__}.{module}"), factory)
+    renderer: Renderer = make()
+    return renderer
 
 
 def render(name: str, messages: Messages, tools: Tools, think: Think) -> str:

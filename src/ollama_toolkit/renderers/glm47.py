@@ -43,7 +43,7 @@ class GLM47Renderer(Renderer):
                 for call in m.get("tool_calls") or ():
                     function = call.get("function") or {}
                     out.append(f"<tool_call>{function.get('name', '')}")
-                    out.append(_arguments(function.get("arguments") or {}))
+                    out.append(arguments_text(function.get("arguments") or {}))
                     out.append("</tool_call>")
             elif role == "tool":
                 if i == 0 or messages[i - 1].get("role") != "tool":
@@ -55,7 +55,9 @@ class GLM47Renderer(Renderer):
         return "".join(out)
 
 
-def _arguments(arguments: dict[str, Any]) -> str:
+def arguments_text(arguments: dict[str, Any]) -> str:
+    """A call's arguments as `<arg_key>k</arg_key><arg_value>v</arg_value>` pairs, in their
+    order: strings as they are, other values as Go's JSON."""
     out = []
     for key, value in arguments.items():
         text = value if isinstance(value, str) else go_json(value, sort_keys=True)

@@ -7,11 +7,13 @@ from __future__ import annotations
 from ollama_toolkit.renderers.base import Messages, Renderer, Think, Tools, go_json, go_tool
 
 DEFAULT_SYSTEM = "You are a helpful function-calling AI assistant. "
-DEFAULT_SYSTEM_31 = (
+OLMO_SYSTEM = (
     "You are Olmo, a helpful AI assistant built by Ai2. Your date cutoff is December 2024, "
-    "and your model weights are available at https://huggingface.co/allenai. "
+    "and your model weights are available at https://huggingface.co/allenai."
 )
+DEFAULT_SYSTEM_31 = OLMO_SYSTEM + " "
 NO_FUNCTIONS = "You do not currently have access to any functions. "
+NO_FUNCTIONS_BLOCK = NO_FUNCTIONS + "<functions></functions>"
 WITH_FUNCTIONS = (
     "You are provided with function signatures within <functions></functions> XML tags. You "
     "may call one or more functions to assist with the user query. Output any function calls "
@@ -37,9 +39,7 @@ class Olmo3Renderer(Renderer):
             out.append((system.get("content") or "") + functions)
         else:
             out.append(DEFAULT_SYSTEM_31 if self.extended_system else DEFAULT_SYSTEM)
-            out.append(
-                WITH_FUNCTIONS + functions if tools else NO_FUNCTIONS + "<functions></functions>"
-            )
+            out.append(WITH_FUNCTIONS + functions if tools else NO_FUNCTIONS_BLOCK)
         out.append("<|im_end|>\n")
         for i, m in enumerate(rest):
             role, content = m.get("role"), m.get("content") or ""
