@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import ollama
+import openai
 import pytest
 
 from ollama_toolkit.renderers import render, renderer_for_name, renderer_names
@@ -341,6 +342,27 @@ def test_the_special_tokens_a_parser_reads_are_written_out(private_server, tmp_p
             ("get_weather", {"city": "Paris"})
         ]
         assert "".join(p.message.content or "" for p in parts) == ""
+    # /api/generate reads it with the same parser: the calls come on the final chunk.
+    for stream in (False, True):
+        r = httpx.post(
+            f"{private_server.url}/api/generate",
+            json={"model": name, "prompt": "Weather in Paris?", "stream": stream},
+            timeout=120,
+        )
+        final = json.loads(r.text.splitlines()[-1])
+        assert final["done"] and final["tool_calls"] == [
+            {"function": {"index": 0, "name": "get_weather", "arguments": {"city": "Paris"}}}
+        ], r.text
+        assert "".join(json.loads(line)["response"] for line in r.text.splitlines()) == ""
+    # The OpenAI-compatible routes read the same calls.
+    oai = openai.OpenAI(base_url=f"{private_server.url}/v1", api_key="ollama")
+    completion = oai.chat.completions.create(model=name, messages=ask, tools=[_WEATHER])
+    (call,) = completion.choices[0].message.tool_calls
+    assert (call.function.name, json.loads(call.function.arguments)) == (
+        "get_weather",
+        {"city": "Paris"},
+    )
+    assert completion.choices[0].finish_reason == "tool_calls"
 
     harmony = write_scripted_gguf(
         tmp_path / "harmony.gguf",

@@ -22,6 +22,7 @@ from ollama_toolkit.api.types import (
     GenerateResponse,
     Logprob,
     ThinkValue,
+    ToolCall,
 )
 from ollama_toolkit.engine.runner import (
     DoneEvent,
@@ -151,6 +152,9 @@ async def generate(
                         thinking=thinking or None,
                         done=True,
                         done_reason=event.reason,
+                        tool_calls=(parser.calls or None)
+                        if isinstance(parser, _BuiltinSplit)
+                        else None,
                         # As Ollama, no context in raw mode: it would not continue anything.
                         context=None if req.raw else event.context,
                         total_duration=int((time.perf_counter() - started) * 1e9),
@@ -232,24 +236,28 @@ def _render(
 
 
 class _BuiltinSplit:
-    """A built-in parser as generate reads it: (thinking, response); its tool calls, which a
-    generate response has no field for, are dropped."""
+    """A built-in parser as generate reads it: (thinking, response), and its tool calls kept
+    for the final chunk (Ollama sets `tool_calls` there only, and only the calls the parser
+    completes at the very end: here every call the output made)."""
 
     def __init__(self, parser: BuiltinParser) -> None:
         self.parser = parser
+        self.calls: list[ToolCall] = []
 
     def add(self, text: str) -> tuple[str, str]:
         try:
-            content, thinking, _ = self.parser.add(text)
+            content, thinking, calls = self.parser.add(text)
         except ParserError as e:
             raise InternalError(str(e)) from None
+        self.calls += calls
         return thinking, content
 
     def finish(self) -> tuple[str, str]:
         try:
-            content, thinking, _ = self.parser.finish()
+            content, thinking, calls = self.parser.finish()
         except ParserError as e:
             raise InternalError(str(e)) from None
+        self.calls += calls
         return thinking, content
 
 
