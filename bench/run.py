@@ -1,6 +1,6 @@
 """One command: our server against llama.cpp's tools and two peer servers, in one run.
 
-    .venv/bin/python -m bench.run [--quick] [--threads 2] [--only vision|kv-cache|speculative]
+    .venv/bin/python -m bench.run [--quick] [--threads 2] [--only WORKLOAD]
 
 See bench/README.md for what each figure means. Exits 0 unless a step crashed; targets are
 reported as PASS/FAIL, never enforced.
@@ -68,7 +68,8 @@ FULL = Plan(reps=5, pairs=7, overhead_requests=20, rounds=3, loads=3, staggered=
 QUICK = Plan(
     reps=1, pairs=2, overhead_requests=8, rounds=1, loads=1, staggered=1, images=3, copies=1
 )
-WORKLOADS = ("vision", "kv-cache", "speculative")  # what --only can pick
+MEMORY_FIGURES = ("mem_ours", "mem_llama_server", "ttft_warm", "ttft_cold")  # --only memory
+WORKLOADS = ("vision", "kv-cache", "speculative", "memory")  # what --only can pick
 
 
 class Run:
@@ -207,17 +208,7 @@ def our_server(
     with run.step("our server: start"), servers.ours(models, threads, CLIENTS) as srv:
         run.memory("mem_ours", warm_up(srv, pf.make(SHORT_TOKENS), openai=False))
         single_stream(run, srv, pf, gguf, threads, plan)
-        with run.step("our server: cached prefix"):
-            asks = []
-            for _ in range(plan.reps):
-                prefix = pf.make(PREFIX_TOKENS)
-                asks += [Ask(prefix + pf.tail(SHORT_TOKENS), 1) for _ in range(2)]
-            rs = sequential(srv, asks)
-            run.figures["ttft_cold"] = median([r.ttft * 1000 for r in rs[0::2]])
-            run.figures["ttft_warm"] = median([r.ttft * 1000 for r in rs[1::2]])
-            run.notes["ttft_warm"] = (
-                f"prompt_eval_count {rs[0].prompt_tokens} cold, {rs[1].prompt_tokens} warm"
-            )
+        cached_prefix(run, srv, pf, plan)
         with run.step("our server: format"):
             asks = []
             for _ in range(plan.reps):
@@ -247,6 +238,34 @@ def our_server(
                 ours, theirs = _alternate(srv, peer, staggered)
                 run.load("stagger_ours", ours)
                 run.load("stagger_llama_server", theirs)
+
+
+def memory_and_prefix_cache(run: Run, gguf: Path, models: Path, threads: int, plan: Plan) -> None:
+    """The memory rows (peak RSS loaded and idle, ours and llama-server's) and the cached-prefix
+    time to first token, without the other workloads."""
+    pf = PromptFactory(gguf)
+    try:
+        with run.step("our server: start"), servers.ours(models, threads, CLIENTS) as srv:
+            run.memory("mem_ours", warm_up(srv, pf.make(SHORT_TOKENS), openai=False))
+            cached_prefix(run, srv, pf, plan)
+        with run.step("llama-server: start"), servers.llama_server(gguf, threads, CLIENTS) as peer:
+            run.memory("mem_llama_server", warm_up(peer, pf.make(SHORT_TOKENS), openai=True))
+    finally:
+        pf.close()
+
+
+def cached_prefix(run: Run, srv: servers.Server, pf: PromptFactory, plan: Plan) -> None:
+    with run.step("our server: cached prefix"):
+        asks = []
+        for _ in range(plan.reps):
+            prefix = pf.make(PREFIX_TOKENS)
+            asks += [Ask(prefix + pf.tail(SHORT_TOKENS), 1) for _ in range(2)]
+        rs = sequential(srv, asks)
+        run.figures["ttft_cold"] = median([r.ttft * 1000 for r in rs[0::2]])
+        run.figures["ttft_warm"] = median([r.ttft * 1000 for r in rs[1::2]])
+        run.notes["ttft_warm"] = (
+            f"prompt_eval_count {rs[0].prompt_tokens} cold, {rs[1].prompt_tokens} warm"
+        )
 
 
 def _alternate(
@@ -426,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this workload: vision, a prompt with an image (about 10 s); kv-cache,"
         " our server with each K/V cache type and flash attention on or off (about 3.5 min);"
         " speculative, copy-heavy generation with and without speculative decoding, and"
-        " llama-server's n-gram modes (about 4 min)",
+        " llama-server's n-gram modes (about 4 min); memory, peak RSS of our server and"
+        " llama-server loaded and idle, and our cached-prefix time to first token (about 1 min)",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -446,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
         run.llama_cpp = vision.mtmd_build()  # the vendored llama.cpp's build, as the tools name it
     elif args.only == "speculative":
         speculative_decoding(run, gguf, models, args.threads, plan)
+        run.llama_cpp = vision.mtmd_build()
+    elif args.only == "memory":
+        memory_and_prefix_cache(run, gguf, models, args.threads, plan)
         run.llama_cpp = vision.mtmd_build()
     else:
         text_workloads(run, gguf, models, args.threads, plan)
@@ -469,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         "vision": VISION_ROWS,
         "kv-cache": kv_cache.ROWS,
         "speculative": speculative.ROWS,
+        "memory": [r for r in ROWS if r.ours in MEMORY_FIGURES and r.baseline in MEMORY_FIGURES],
     }.get(args.only or "", ROWS + speculative.ROWS)
     show(run.figures, run.notes, run.busy, title, caption, rows)
     if run.failed:

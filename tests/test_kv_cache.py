@@ -121,17 +121,25 @@ def gemma(seeded_store: Path) -> Iterator[LlamaModel]:
     model.close()
 
 
-def expected_cache_bytes(model: LlamaModel, cells: int, kv_cache_type: str) -> int:
-    """cells × Σ over layers of the K and V rows' bytes: each row n_head_kv × head size
-    elements, in ggml's blocks of the type. Gemma 3 keeps a full-size cache for its sliding
-    window layers too (swa_full), so every layer has all the cells."""
+def expected_cache_bytes(
+    model: LlamaModel, cells: int, kv_cache_type: str, n_seq: int, n_ubatch: int
+) -> int:
+    """Σ over layers of the layer's cells × its K and V rows' bytes: each row n_head_kv × head
+    size elements, in ggml's blocks of the type. Gemma 3's sliding-window layers (all but every
+    6th) keep only their window: n_swa cells a sequence and a ubatch, in 256-cell pages, as
+    llama.cpp sizes them (at most `cells`); its global layers have all the cells."""
     arch = model.arch
     layers = model.meta_ints(f"{arch}.block_count")[0]
     heads_kv = model.meta_ints(f"{arch}.attention.head_count_kv")
     heads_kv = heads_kv * layers if len(heads_kv) == 1 else heads_kv
+    n_swa = model.meta_ints(f"{arch}.attention.sliding_window")[0]
+    window = min(cells, -(-(n_swa * n_seq + n_ubatch) // 256) * 256)
     k, v = model.head_dims()
     per_block, block_bytes = BLOCKS[kv_cache_type]
-    return cells * sum(h * (k + v) // per_block * block_bytes for h in heads_kv)
+    return sum(
+        (cells if (i + 1) % 6 == 0 else window) * h * (k + v) // per_block * block_bytes
+        for i, h in enumerate(heads_kv)
+    )
 
 
 @pytest.mark.parametrize("kv", ["f16", "q8_0", "q4_0"])
@@ -143,7 +151,7 @@ def test_the_context_gets_the_cache_type_and_counts_its_bytes(gemma: LlamaModel,
     try:
         assert (ctx.kv_cache_type, ctx.flash_attn_type) == (kv, ON)
         # Gemma 3's two caches (global and sliding-window layers): two printed sizes.
-        expected = expected_cache_bytes(gemma, ctx.n_ctx, kv)
+        expected = expected_cache_bytes(gemma, ctx.n_ctx, kv, n_seq=2, n_ubatch=64)
         assert abs(ctx.cache_bytes - expected) <= 2 * PRINTED, (ctx.cache_bytes, expected)
         tokens = gemma.tokenize(PROMPT)
         ctx.batch_clear()
@@ -228,7 +236,10 @@ def test_a_quantized_cache_generates_as_f16_does_in_less_memory(
     assert_same_up_to_a_tie((text, logprobs, None), (f16_text, f16_logprobs, None))
     # The weights are the same: the sizes differ by the caches' bytes.
     cells = int(SMALL["OLLAMA_CONTEXT_LENGTH"])
-    saved = expected_cache_bytes(gemma, cells, "f16") - expected_cache_bytes(gemma, cells, kv)
+    f16_bytes, kv_bytes = (
+        expected_cache_bytes(gemma, cells, t, n_seq=1, n_ubatch=512) for t in ("f16", kv)
+    )
+    saved = f16_bytes - kv_bytes
     assert size < f16_size
     assert abs((f16_size - size) - saved) <= 4 * PRINTED, (f16_size - size, saved)
     shown = settings_line(quantized)

@@ -43,6 +43,7 @@ class FakeRunner:
         self.load = load
         self.num_ctx = load.num_ctx
         self.size = 1
+        self.size_vram = 0
         self.closed = False
         self.slots_total = num_parallel
         self.kv_cells_total = num_parallel * load.num_ctx

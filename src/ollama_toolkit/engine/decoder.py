@@ -21,6 +21,7 @@ and the runner would then wait for the GIL on its next call into llama.cpp.
 from __future__ import annotations
 
 import bisect
+import ctypes
 import logging
 import queue
 import threading
@@ -36,7 +37,7 @@ import numpy as np
 from ollama_toolkit import config
 from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.grammar import JsonEnd
-from ollama_toolkit.engine.llama import ContextConfig, LlamaContext, LlamaModel
+from ollama_toolkit.engine.llama import ContextConfig, LlamaContext, LlamaModel, offloaded_layers
 from ollama_toolkit.engine.runner import (
     DoneEvent,
     ErrorEvent,
@@ -82,10 +83,24 @@ def _deliver(items: list[tuple[Callable[[Event], None], Event]]) -> None:
         emit(event)
 
 
+@dataclass(frozen=True)
+class _Checkpoint:
+    """The sliding-window cells of a slot's sequence when it held its first `n_tokens` cached
+    tokens (LlamaContext.swa_state): the window [n_tokens - n_swa, n_tokens) that the next
+    position attends to, which a window-sized cache drops as the sequence moves on."""
+
+    n_tokens: int
+    data: ctypes.Array[ctypes.c_uint8]
+
+
 @dataclass
 class _Slot:
     seq: int
     cached: list[int] = field(default_factory=list)  # tokens whose KV entries this seq holds
+    # Checkpoints of prefixes of `cached`, oldest (and shortest) first; only with a window-sized
+    # sliding-window cache (LlamaContext.n_swa).
+    checkpoints: list[_Checkpoint] = field(default_factory=list)
+    checkpoint_at: list[int] = field(default_factory=list)  # where this prompt takes them
     req: GenerationRequest | None = None
     pending: list[int] = field(default_factory=list)  # prompt tokens not yet decoded
     last: int = -1  # sampled token not yet decoded
@@ -128,6 +143,15 @@ _FIRST_TOKEN_PAUSE_S = 0.003
 # Sharing a prefix from another slot is worth a seq_cp only past a few tokens (a BOS alone is not).
 _MIN_SHARED_PREFIX = 16
 
+# SWA checkpoints (see _reuse_prefix), as llama-server takes them: the prompt's evaluation stops
+# 4 + n_ubatch and 4 tokens before its end for one each, so that a later prompt that
+# differs only in its last tokens (or the last message) resumes from one. At most this many a
+# slot (each n_swa cells of the sliding-window layers: 7.5 MiB for Gemma 3 270M in f16), and
+# none below this position: re-evaluating so short a prefix costs less than a split prompt.
+_CHECKPOINT_BEFORE_END = 4
+_MAX_CHECKPOINTS = 3
+_MIN_CHECKPOINT = 128
+
 SPECULATIVE_MODES = ("auto", "on", "off")
 # OLLAMA_SPECULATIVE=auto drafts only while at most this many slots generate and no prompt is
 # being evaluated (past that, it only fills a partial tile: see _drafts). Measured on 2 cores
@@ -156,7 +180,13 @@ class Decoder:
         self.speculative = config.speculative() if speculative is None else speculative
         if self.speculative not in SPECULATIVE_MODES:
             raise ValueError(f"speculative must be one of {SPECULATIVE_MODES}")
-        self.model = LlamaModel(model_path, use_mmap=load.use_mmap)
+        # num_gpu layers on the GPU (all that fit by default); none on a CPU-only build.
+        gpu_layers = offloaded_layers(
+            model_path, load.num_gpu, load.main_gpu, load.num_ctx * num_parallel
+        )
+        self.model = LlamaModel(
+            model_path, use_mmap=load.use_mmap, gpu_layers=gpu_layers, main_gpu=load.main_gpu
+        )
         self.projector: Projector | None = None
         try:
             train = self.model.n_ctx_train
@@ -221,6 +251,11 @@ class Decoder:
     @property
     def kv_cells_total(self) -> int:
         return self.num_ctx * self.num_parallel
+
+    @property
+    def checkpoint_bytes(self) -> int:
+        """Bytes the slots' SWA checkpoints hold now (at most _MAX_CHECKPOINTS a slot)."""
+        return sum(len(c.data) for slot in self._slots for c in list(slot.checkpoints))
 
     def close(self) -> None:
         self._inbox.put(_STOP)
@@ -290,6 +325,7 @@ class Decoder:
                 self._emit(slot.req, ErrorEvent(message))
                 self._release(slot)
                 slot.cached = []
+            slot.checkpoints = []
         self.ctx.clear()
 
     def _admit(self, waiting: deque[GenerationRequest]) -> None:
@@ -309,24 +345,62 @@ class Decoder:
         When another slot (busy or not) holds a longer prefix, e.g. the same system prompt of
         another user, its KV entries are shared into this sequence (seq_cp in the unified
         cache costs no compute) instead of evaluating that prefix again.
+
+        With a window-sized sliding-window cache, a prefix of length n is usable only while
+        those layers hold the cells of [n - n_swa, n) (llama-server's check), else from a
+        checkpoint at or before n (_usable). The sequence that takes a prefix gets its own copy
+        of that window: sliding-window cells shared by two sequences cannot be recycled by
+        either, and the window-sized cache would fill up with them.
         """
-        own = _common_prefix(slot.cached, tokens)
-        donor, shared = slot, own
-        for other in self._slots:
-            n = _common_prefix(other.cached, tokens) if other is not slot else 0
-            if n > shared:
-                donor, shared = other, n
+        ctx = self.ctx
         limit = len(tokens) - 1  # the last prompt token is decoded again for its logits
+        own, own_cp = self._usable(
+            slot, _whole_images(tokens, min(_common_prefix(slot.cached, tokens), limit))
+        )
+        donor, shared, donor_cp = slot, own, own_cp
+        for other in self._slots:
+            if other is slot:
+                continue
+            n = _whole_images(tokens, min(_common_prefix(other.cached, tokens), limit))
+            if n > shared:
+                n, cp = self._usable(other, n)
+                if n > shared:
+                    donor, shared, donor_cp = other, n, cp
         if donor is not slot and shared - own >= _MIN_SHARED_PREFIX:
-            self.ctx.seq_rm(slot.seq, -1, -1)
-            n = _whole_images(tokens, min(shared, limit))
-            self.ctx.seq_cp(donor.seq, slot.seq, 0, n)
-            return n
-        n = _whole_images(tokens, min(own, limit))
-        if not self.ctx.seq_rm(slot.seq, n, -1):
-            self.ctx.seq_rm(slot.seq, -1, -1)
+            ctx.seq_rm(slot.seq, -1, -1)
+            slot.checkpoints = []
+            ctx.seq_cp(donor.seq, slot.seq, 0, shared)
+            if ctx.n_swa:
+                window = donor_cp.data if donor_cp is not None else ctx.swa_state(slot.seq)
+                if window is None or not ctx.set_swa_state(slot.seq, window):
+                    ctx.seq_rm(slot.seq, -1, -1)
+                    return 0
+            return shared
+        if not ctx.seq_rm(slot.seq, own, -1):
+            ctx.seq_rm(slot.seq, -1, -1)
+            slot.checkpoints = []
             return 0
-        return n
+        slot.checkpoints = [c for c in slot.checkpoints if c.n_tokens <= own]
+        if own_cp is not None and not ctx.set_swa_state(slot.seq, own_cp.data):
+            ctx.seq_rm(slot.seq, -1, -1)
+            slot.checkpoints = []
+            return 0
+        return own
+
+    def _usable(self, slot: _Slot, n: int) -> tuple[int, _Checkpoint | None]:
+        """How much of the first `n` cached tokens of `slot` can be reused, and the checkpoint
+        to restore for it (None: its cells are all there)."""
+        n_swa = self.ctx.n_swa
+        if not n_swa or n <= 0:
+            return n, None
+        # The next position, n, attends to [n - n_swa + 1, n): one more cell kept than needed.
+        pos_min = self.ctx.seq_pos_min(slot.seq)
+        if 0 <= pos_min <= max(0, n - n_swa):
+            return n, None
+        for cp in reversed(slot.checkpoints):
+            if cp.n_tokens <= n:
+                return cp.n_tokens, cp
+        return 0, None
 
     def _start(self, slot: _Slot, req: GenerationRequest) -> None:
         try:
@@ -338,6 +412,7 @@ class Decoder:
         slot.n_reused = n
         slot.cached = req.tokens[:n]
         slot.pending = req.tokens[n:]
+        slot.checkpoint_at = self._checkpoints_for(req.tokens, n)
         slot.req = req
         slot.sampler = sampler
         if sampler.last_n > 0:
@@ -350,6 +425,29 @@ class Decoder:
         slot.last = -1
         slot.t_start = time.perf_counter()
         slot.t_prompt_done = 0.0
+
+    def _checkpoints_for(self, tokens: list[int], n_reused: int) -> list[int]:
+        """Where the evaluation of a prompt whose first `n_reused` tokens are cached stops for
+        a checkpoint: 4 + n_ubatch and 4 tokens before its end (as llama-server), not inside an
+        image, past what is cached and past _MIN_CHECKPOINT."""
+        if not self.ctx.n_swa:
+            return []
+        n_ubatch = self.ctx.cfg.n_ubatch or min(self.ctx.cfg.n_batch, 512)
+        end = len(tokens) - _CHECKPOINT_BEFORE_END
+        points = (end - n_ubatch, end)
+        return [
+            p
+            for p in points
+            if p > max(n_reused, _MIN_CHECKPOINT - 1) and _whole_images(tokens, p) == p
+        ]
+
+    def _checkpoint(self, slot: _Slot) -> None:
+        """Keep a copy of the slot's sliding-window cells now, at its first n_past tokens."""
+        data = self.ctx.swa_state(slot.seq)
+        if data is None:
+            return
+        kept = [c for c in slot.checkpoints if c.n_tokens != slot.n_past]
+        slot.checkpoints = [*kept[-(_MAX_CHECKPOINTS - 1) :], _Checkpoint(slot.n_past, data)]
 
     def _drop_cancelled(self) -> None:
         for slot in self._slots:
@@ -365,6 +463,7 @@ class Decoder:
         slot.stream = None
         slot.json = None
         slot.lookup = None
+        slot.checkpoint_at = []
 
     def _step(self) -> None:
         ctx = self.ctx
@@ -372,6 +471,7 @@ class Decoder:
         ctx.batch_clear()
         budget = ctx.cfg.n_batch
         outputs: list[tuple[_Slot, int, list[int], bool]] = []
+        checkpoints: list[_Slot] = []  # slots whose prompt reaches a checkpoint in this step
         generating = [s for s in self._slots if s.req is not None and not s.pending]
         for slot, (draft, guess) in zip(generating, self._drafts(generating, budget), strict=True):
             index = ctx.batch_add([slot.last], slot.n_past, slot.seq, True)
@@ -395,6 +495,10 @@ class Decoder:
                     take = min(take, req.image_starts[i] - slot.n_past)
                 if take <= 0:
                     continue
+            while slot.checkpoint_at and slot.checkpoint_at[0] <= slot.n_past:
+                slot.checkpoint_at.pop(0)
+            if slot.checkpoint_at:  # stop where a checkpoint is due
+                take = min(take, slot.checkpoint_at[0] - slot.n_past)
             chunk = slot.pending[:take]
             done = len(chunk) == len(slot.pending)
             index = ctx.batch_add(chunk, slot.n_past, slot.seq, done)
@@ -403,12 +507,16 @@ class Decoder:
             budget -= len(chunk)
             if done:
                 outputs.append((slot, index, [], False))
+            elif slot.checkpoint_at and slot.n_past == slot.checkpoint_at[0]:
+                checkpoints.append(slot)
         self._flush()  # the last step's events, while llama_decode runs without the GIL
         if not ctx.n_tokens:  # only an image this step (or its request failed)
             return
         rc = ctx.decode()
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
+        for slot in checkpoints:
+            self._checkpoint(slot)
         first_tokens = streaming = False
         for slot, index, draft, guess in outputs:
             if slot.t_prompt_done:
@@ -447,6 +555,7 @@ class Decoder:
                 log.exception("image prefill failed")
                 self.ctx.seq_rm(slot.seq, -1, -1)
                 slot.cached = []
+                slot.checkpoints = []
                 self._emit(req, ErrorEvent(f"llama runner error: {e}"))
                 self._release(slot)
                 return
@@ -579,14 +688,22 @@ class Decoder:
             self._finish(slot, "length")
         else:
             slot.last = token
+            if slot.pending:  # a context shift evaluates the kept tokens again (_shift)
+                slot.pending.append(token)
             return True
         return False
 
     def _shift(self, slot: _Slot) -> bool:
-        """Make room by dropping half of the tokens after num_keep (Ollama's context shift)."""
+        """Make room by dropping half of the tokens after num_keep (Ollama's context shift).
+
+        llama.cpp cannot move the cells of a window-sized sliding-window cache (llama-server
+        turns context shift off there): the tokens kept after the discarded ones are then
+        evaluated again at their new positions, as Ollama does for a cache that cannot shift;
+        the slot is prefilling until they are, its sampled token last (see _sample)."""
         req = slot.req
         assert req is not None
-        if not req.shift or not self.ctx.can_shift():
+        can_shift = self.ctx.can_shift()
+        if not req.shift or not (can_shift or self.ctx.n_swa):
             return False
         keep = max(0, min(req.options.num_keep, slot.n_past - 2))
         discard = (slot.n_past - keep) // 2
@@ -598,9 +715,23 @@ class Decoder:
             discard = min(end, slot.n_past - 1) - keep
         if discard <= 0:
             return False
+        if not can_shift:
+            rest = slot.cached[keep + discard :]
+            if any(t < 0 for t in rest):  # images are evaluated from the prompt's offsets only
+                return False
+            n, checkpoint = self._usable(slot, keep)
+            self.ctx.seq_rm(slot.seq, n, -1)
+            slot.checkpoints = [c for c in slot.checkpoints if c.n_tokens <= n]
+            if checkpoint is not None and not self.ctx.set_swa_state(slot.seq, checkpoint.data):
+                self.ctx.seq_rm(slot.seq, -1, -1)
+                slot.checkpoints, n = [], 0
+            kept = slot.cached[:keep] + rest
+            slot.cached, slot.pending = kept[:n], kept[n:]
+            return True
         self.ctx.seq_rm(slot.seq, keep, keep + discard)
         self.ctx.seq_add(slot.seq, keep + discard, -1, -discard)
         slot.cached = slot.cached[:keep] + slot.cached[keep + discard :]
+        slot.checkpoints = []  # their positions moved
         return True
 
     def _finish(self, slot: _Slot, reason: str, flush: bool = True) -> None:

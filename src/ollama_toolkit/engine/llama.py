@@ -17,6 +17,7 @@ import llama_cpp as lc
 import numpy as np
 
 from ollama_toolkit import config
+from ollama_toolkit.engine.devices import gpu_devices, layers_to_offload, predicted_bytes
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ _backend_ready = False
 _GGML_LOG_LEVEL_ERROR = 4  # enum ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
 MIB = 1024 * 1024
 
-# llama.cpp's lines while a thread makes a context, kept for that thread (see _cache_bytes).
+# llama.cpp's lines while a thread loads a model or makes a context, kept for that thread (see
+# _buffer_bytes).
 _heard = threading.local()
 
 
@@ -94,7 +96,15 @@ def attention_settings(
 
 # llama.cpp's report of each cache buffer it allocates: `llama_kv_cache: CPU KV buffer size =
 # 127.50 MiB`, `RS` for a recurrent model's state (Ollama parses the same lines of llama-server).
-_CACHE_BUFFER = re.compile(rb"\b(?:KV|RS) buffer size =\s*([0-9.]+) MiB")
+_CACHE_BUFFER = re.compile(rb"(\S+) (?:KV|RS) buffer size =\s*([0-9.]+) MiB")
+# And of the weights it loads: `load_tensors:   CPU_Mapped model buffer size = 241.00 MiB`,
+# `CUDA0 model buffer size = …` for the layers offloaded to a GPU.
+_MODEL_BUFFER = re.compile(rb"(\S+) model buffer size =\s*([0-9.]+) MiB")
+# llama.cpp's line when sliding-window layers get a cache of their own (llama_kv_cache_iswa).
+_SWA_CACHE = re.compile(rb"creating\s+SWA KV cache")
+
+# The sliding-window layers' cells of a sequence, alone (llama.cpp's SWA checkpoints).
+_SWA_ONLY = lc.LLAMA_STATE_SEQ_FLAGS_SWA_ONLY
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,10 @@ class ContextConfig:
     # decodes one input at a time from an empty cache: no shared KV pool, no full SWA cache.
     embeddings: bool = False
     n_ubatch: int | None = None  # default min(n_batch, 512)
+    # A sliding-window cache as large as the full one (tests measure the difference). By
+    # default each sliding-window layer keeps only its window: n_swa cells a sequence, plus a
+    # ubatch (llama-server's default); the Decoder keeps prefixes reusable with checkpoints.
+    swa_full: bool = False
     # OLLAMA_KV_CACHE_TYPE and OLLAMA_FLASH_ATTENTION (None: auto) when the config is made, so
     # every context of a model loaded now follows them; LlamaContext applies Ollama's rules.
     kv_cache_type: str = field(default_factory=config.kv_cache_type)
@@ -116,15 +130,33 @@ class ContextConfig:
 class LlamaModel:
     """A loaded GGUF: weights and vocab. Free with close()."""
 
-    def __init__(self, path: Path, use_mmap: bool | None = None):
+    def __init__(
+        self,
+        path: Path,
+        use_mmap: bool | None = None,
+        gpu_layers: int = 0,
+        main_gpu: int = 0,
+        vocab_only: bool = False,
+    ):
+        """`gpu_layers` layers offloaded to the GPU `main_gpu` (engine/devices.py; ignored by a
+        CPU build); `vocab_only`: the metadata and vocabulary without the weights."""
         init_backend()
         params = lc.llama_model_default_params()
-        params.n_gpu_layers = 0
+        params.n_gpu_layers = gpu_layers
+        params.main_gpu = main_gpu
         params.use_extra_bufts = False
+        params.vocab_only = vocab_only
         if use_mmap is not None:
             params.use_mmap = use_mmap
         self.path = path
-        self.model = lc.llama_model_load_from_file(str(path).encode(), params)
+        heard: list[bytes] = []
+        _heard.lines = heard
+        try:
+            self.model = lc.llama_model_load_from_file(str(path).encode(), params)
+        finally:
+            _heard.lines = None
+        self.gpu_bytes = _buffer_bytes(heard, _MODEL_BUFFER)[1]
+        """Bytes of the weights on GPUs (the layers offloaded), as llama.cpp allocated them."""
         if not self.model:
             raise LoadError(f"unable to load model: {path}")
         self.vocab = lc.llama_model_get_vocab(self.model)
@@ -226,10 +258,34 @@ class LlamaModel:
         return pre, suf, mid
 
 
-def _cache_bytes(lines: list[bytes]) -> int:
-    """The sizes of the cache buffers llama.cpp reported while it made a context, in MiB to the
-    hundredth it prints (at most 5 KiB off per buffer)."""
-    return sum(round(float(m) * MIB) for line in lines for m in _CACHE_BUFFER.findall(line))
+def _buffer_bytes(lines: list[bytes], pattern: re.Pattern[bytes]) -> tuple[int, int]:
+    """The sizes of the buffers llama.cpp reported (`pattern`: device, MiB), in all and on GPU
+    devices (any but the CPU's), in MiB to the hundredth it prints (5 KiB off at most each)."""
+    found = [
+        (device, round(float(mib) * MIB)) for line in lines for device, mib in pattern.findall(line)
+    ]
+    return sum(n for _, n in found), sum(n for d, n in found if not d.startswith(b"CPU"))
+
+
+def offloaded_layers(path: Path, num_gpu: int, main_gpu: int, num_ctx: int) -> int:
+    """llama.cpp's `n_gpu_layers` for Ollama's `num_gpu` (engine/devices.py): 0 on a machine
+    without a GPU, whatever was asked; for -1 the layers that fit in `main_gpu`'s free memory,
+    by Ollama's estimate of the model's footprint (read from its metadata, without weights)."""
+    gpus = gpu_devices()
+    if not gpus or num_gpu >= 0:
+        return num_gpu if gpus and num_gpu > 0 else 0
+    device = gpus[main_gpu] if 0 <= main_gpu < len(gpus) else gpus[0]
+    meta = LlamaModel(path, vocab_only=True)
+    try:
+        arch = meta.arch
+        n_layer = (meta.meta_ints(f"{arch}.block_count") or [0])[0]
+        heads_kv = [h for h in meta.meta_ints(f"{arch}.attention.head_count_kv") if h > 0]
+        footprint = predicted_bytes(
+            path.stat().st_size, n_layer, min(heads_kv, default=1), meta.head_dims()[0], num_ctx
+        )
+    finally:
+        meta.close()
+    return layers_to_offload(num_gpu, n_layer, footprint, device.free)
 
 
 class LlamaContext:
@@ -248,9 +304,13 @@ class LlamaContext:
         # attention spans fewer cells (8 busy slots: decode steps 4.6% faster): llama.cpp then
         # puts only consecutive sequence ids in one ubatch, so busy slots 1, 3, 5, 7 decode in
         # four weight passes (measured: 97 ms a step, against 38 ms in one pool).
-        # Full-size SWA cache so cached prefixes can be reused.
+        # Sliding-window layers (Gemma 3: 5 of 6) get a window-sized cache, as in llama-server:
+        # n_swa cells a sequence plus a ubatch, not n_ctx (8 slots x 4096 cells, Gemma 3 270M:
+        # 412 MiB less). A cached prefix is then reusable only while those layers still hold the
+        # window before its end: the Decoder checks that (seq_pos_min, n_swa) and otherwise
+        # restores a checkpoint of the window (swa_state) or evaluates the prefix again.
         params.kv_unified = not cfg.embeddings
-        params.swa_full = not cfg.embeddings
+        params.swa_full = cfg.swa_full
         params.embeddings = cfg.embeddings
         params.no_perf = True
         # OLLAMA_KV_CACHE_TYPE and OLLAMA_FLASH_ATTENTION as the config carries them, by
@@ -273,8 +333,13 @@ class LlamaContext:
             raise LoadError("unable to create a llama.cpp context (out of memory?)")
         self.mem = lc.llama_get_memory(self.ctx)
         self.n_ctx = lc.llama_n_ctx(self.ctx)
-        self.cache_bytes = _cache_bytes(heard)
-        """Bytes of the K/V cache (and a recurrent model's state) as llama.cpp allocated them."""
+        self.cache_bytes, self.cache_gpu_bytes = _buffer_bytes(heard, _CACHE_BUFFER)
+        """Bytes of the K/V cache (and a recurrent model's state) as llama.cpp allocated them,
+        and of those, on GPUs (the offloaded layers' caches)."""
+        swa_cache = any(_SWA_CACHE.search(line) for line in heard)
+        self.n_swa = int(lc.llama_model_n_swa(model.model)) if swa_cache and not cfg.swa_full else 0
+        """The attention window of the sliding-window layers when their cache holds only that
+        window (then prefix reuse must check it); 0 otherwise (full caches, no such layers)."""
         log.log(
             logging.DEBUG if cfg.embeddings else logging.INFO,
             "llama.cpp context: %d cells, K/V cache %s (%.2f MiB), flash attention %s",
@@ -366,6 +431,30 @@ class LlamaContext:
 
     def seq_cp(self, src: int, dst: int, p0: int, p1: int) -> None:
         lc.llama_memory_seq_cp(self.mem, src, dst, p0, p1)
+
+    def seq_pos_min(self, seq: int) -> int:
+        """The first position the sequence holds (in a window-sized cache, the oldest cell its
+        sliding-window layers kept; all positions from there on are held); -1 when empty."""
+        return int(lc.llama_memory_seq_pos_min(self.mem, seq))
+
+    def seq_pos_max(self, seq: int) -> int:
+        return int(lc.llama_memory_seq_pos_max(self.mem, seq))
+
+    def swa_state(self, seq: int) -> ctypes.Array[ctypes.c_uint8] | None:
+        """A copy of the sequence's sliding-window cells that its last position still attends
+        to (llama-server's checkpoint, LLAMA_STATE_SEQ_FLAGS_SWA_ONLY); None on failure."""
+        size = lc.llama_state_seq_get_size_ext(self.ctx, seq, _SWA_ONLY)
+        if not size:
+            return None
+        buf = (ctypes.c_uint8 * size)()
+        if lc.llama_state_seq_get_data_ext(self.ctx, buf, size, seq, _SWA_ONLY) != size:
+            return None
+        return buf
+
+    def set_swa_state(self, seq: int, data: ctypes.Array[ctypes.c_uint8]) -> bool:
+        """Replace the sequence's sliding-window cells with a copy from swa_state (of this
+        sequence or another); its other layers are left as they are."""
+        return bool(lc.llama_state_seq_set_data_ext(self.ctx, data, len(data), seq, _SWA_ONLY))
 
     def can_shift(self) -> bool:
         return bool(lc.llama_memory_can_shift(self.mem))

@@ -46,8 +46,9 @@ class LocalRunner:
         self.projector = self.decoder.projector
         self.num_ctx = self.decoder.num_ctx
         # /api/ps `size`: the weights, the projector's, and the K/V cache as llama.cpp allocated
-        # it (its type, OLLAMA_KV_CACHE_TYPE, shows there); not llama.cpp's compute buffers.
-        self.size = (
+        # it (its type, OLLAMA_KV_CACHE_TYPE, and window-sized sliding-window layers show there),
+        # plus the SWA checkpoints the slots hold when it is read; not llama.cpp's compute buffers.
+        self._fixed_size = (
             int(self.model.size)
             + (self.projector.size if self.projector else 0)
             + self.decoder.ctx.cache_bytes
@@ -57,6 +58,15 @@ class LocalRunner:
         self._vocab = Vocab(
             bos=m.bos, eos=m.eos, add_bos=m.add_bos, add_eos=m.add_eos, fim=m.fim_tokens()
         )
+
+    @property
+    def size(self) -> int:
+        return self._fixed_size + self.decoder.checkpoint_bytes
+
+    @property
+    def size_vram(self) -> int:
+        """/api/ps `size_vram`: the weights and K/V cache llama.cpp put on GPUs (0 on a CPU)."""
+        return self.model.gpu_bytes + self.decoder.ctx.cache_gpu_bytes
 
     @property
     def vocab(self) -> Vocab:

@@ -145,7 +145,16 @@ class Runner(Protocol):
 
     spec: ModelSpec
     num_ctx: int  # the context of each slot
-    size: int  # bytes of memory the model holds
+
+    @property
+    def size(self) -> int:
+        """Bytes of memory the model holds now (weights, caches)."""
+        ...
+
+    @property
+    def size_vram(self) -> int:
+        """Of those, bytes in GPU memory."""
+        ...
 
     @property
     def vocab(self) -> Vocab: ...

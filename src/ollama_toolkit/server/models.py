@@ -88,7 +88,7 @@ def running_models(state: ServerState) -> ProcessResponse:
             digest=model.manifest.digest,
             details=ModelDetails.model_validate(model.details()),
             expires_at=rfc3339(expires),
-            size_vram=0,
+            size_vram=loaded.runner.size_vram,
             context_length=loaded.runner.num_ctx,
         )
         entries.append((expires, entry))
