@@ -63,7 +63,7 @@ ACCESSORS: list[tuple[Callable[[], Any], str, Any]] = [
     (config.num_threads, "OLLAMA_NUM_THREAD", os.cpu_count() or 1),
     (config.kv_cache_type, "OLLAMA_KV_CACHE_TYPE", "f16"),
     (config.flash_attention, "OLLAMA_FLASH_ATTENTION", None),
-    (config.speculative, "OLLAMA_SPECULATIVE", "off"),
+    (config.speculative, "OLLAMA_SPECULATIVE", "auto"),
     (config.origins, "OLLAMA_ORIGINS", list(config.LOCAL_ORIGINS)),
     (config.api_keys, "OLLAMA_API_KEYS", []),
     (config.api_keys_file, "OLLAMA_API_KEYS_FILE", None),

@@ -190,7 +190,7 @@ def test_the_setting_takes_auto_on_off_and_booleans(monkeypatch, text, mode) -> 
     monkeypatch.setenv("OLLAMA_SPECULATIVE", text)
     assert config.speculative() == mode
     monkeypatch.setenv("OLLAMA_SPECULATIVE", "sometimes")
-    assert config.speculative() == "off"  # the default
+    assert config.speculative() == "auto"  # not a mode: the default
 
 
 # --- the decoder -------------------------------------------------------------------------------
@@ -314,7 +314,7 @@ def test_six_streams_fill_their_partial_tile_with_guesses(seeded_store: Path) ->
     model = load_model(Store(seeded_store), ModelName.parse(BUNDLED_MODEL))
     six = Decoder(model.model_path, RunnerOptions(num_ctx=512, num_thread=2), num_parallel=6)
     try:
-        assert six.speculative == "off"  # OLLAMA_SPECULATIVE's default
+        assert six.speculative == "auto"  # OLLAMA_SPECULATIVE's default
         prompts = [
             COPY,
             JSON_COPY,

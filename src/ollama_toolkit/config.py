@@ -500,7 +500,7 @@ SHUTDOWN_GRACE: Setting[float] = Setting(
 )
 SPECULATIVE: Setting[str] = Setting(
     "OLLAMA_SPECULATIVE",
-    "off",
+    "auto",
     _speculative,
     "speculative decoding with prompt lookup: off, on, or auto (only while few slots generate)",
 )
@@ -637,8 +637,8 @@ def flash_attention() -> bool | None:
 
 
 def speculative() -> str:
-    """OLLAMA_SPECULATIVE: speculative decoding with prompt lookup, `off` (the default), `auto`
-    (while few slots generate) or `on`; read when a model loads."""
+    """OLLAMA_SPECULATIVE: speculative decoding with prompt lookup, `auto` (the default: while
+    few slots generate), `on` or `off`; read when a model loads."""
     return SPECULATIVE.get()
 
 
