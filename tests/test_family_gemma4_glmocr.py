@@ -16,6 +16,7 @@ from ollama_toolkit.parsers.builtin import BuiltinParser, ParserError
 from ollama_toolkit.parsers.registry import parser_for_name
 from ollama_toolkit.renderers import render, renderer_for_name
 from ollama_toolkit.renderers.glmocr import GlmOcrRenderer
+from parser_streams import case_names, run_parser
 
 DATA = Path(__file__).parent / "data"
 GEMMA4 = json.loads((DATA / "renderers" / "gemma4.json").read_text())
@@ -24,27 +25,23 @@ GLMOCR = json.loads((DATA / "renderers" / "glmocr.json").read_text())
 GEMMA4_PARSER = json.loads((DATA / "parsers" / "gemma4.json").read_text())
 
 
-def _names(cases: list[dict[str, Any]]) -> list[str]:
-    return [c["name"] for c in cases]
-
-
 # Renderers.
 
 
-@pytest.mark.parametrize("case", GEMMA4["cases"], ids=_names(GEMMA4["cases"]))
+@pytest.mark.parametrize("case", GEMMA4["cases"], ids=case_names(GEMMA4["cases"]))
 def test_gemma4_small(case):
     """`gemma4-small` is `gemma4` (whose cases test_renderers.py runs) by another name."""
     got = render("gemma4-small", case["messages"], case["tools"], case["think"])
     assert got == case["expected"]
 
 
-@pytest.mark.parametrize("case", GEMMA4["variants"], ids=_names(GEMMA4["variants"]))
+@pytest.mark.parametrize("case", GEMMA4["variants"], ids=case_names(GEMMA4["variants"]))
 def test_gemma4_variants_generation_prompt(case):
     got = render(case["renderer"], case["messages"], case["tools"], case["think"])
     assert got == case["expected"]
 
 
-@pytest.mark.parametrize("case", GEMMA4["contains"], ids=_names(GEMMA4["contains"]))
+@pytest.mark.parametrize("case", GEMMA4["contains"], ids=case_names(GEMMA4["contains"]))
 def test_gemma4_contains(case):
     got = render("gemma4", case["messages"], case["tools"], case["think"])
     assert all(text in got for text in case["contains"])
@@ -86,7 +83,7 @@ def test_gemma4_images_are_tagged_across_the_conversation():
 
 
 @pytest.mark.parametrize(
-    "case", GLMOCR["without_image_tags"], ids=_names(GLMOCR["without_image_tags"])
+    "case", GLMOCR["without_image_tags"], ids=case_names(GLMOCR["without_image_tags"])
 )
 def test_glm_ocr_without_image_tags(case):
     got = GlmOcrRenderer(use_img_tags=False).render(case["messages"], case["tools"], None)
@@ -158,20 +155,11 @@ def test_glm_ocr_thinking_switch(think, want):
 # Parsers.
 
 
-def _run(parser: BuiltinParser, pieces: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
-    content, thinking, calls = "", "", []
-    for piece in [*pieces, None]:
-        c, t, k = parser.add(piece) if piece is not None else parser.finish()
-        content, thinking = content + c, thinking + t
-        calls += [call.to_wire() for call in k]
-    return content, thinking, calls
-
-
 def _arg_orders(calls: list[dict[str, Any]]) -> list[list[str]]:
     return [list(c["function"]["arguments"]) for c in calls]
 
 
-@pytest.mark.parametrize("case", GEMMA4_PARSER["cases"], ids=_names(GEMMA4_PARSER["cases"]))
+@pytest.mark.parametrize("case", GEMMA4_PARSER["cases"], ids=case_names(GEMMA4_PARSER["cases"]))
 def test_gemma4_parser(case):
     def fresh() -> BuiltinParser:
         parser = parser_for_name(case["parser"])
@@ -180,20 +168,20 @@ def test_gemma4_parser(case):
         return parser
 
     want = (case["content"], case["thinking"], case["tool_calls"])
-    got = _run(fresh(), case["chunks"])
+    got = run_parser(fresh(), case["chunks"])
     assert got == want
     # Arguments in the order the model wrote them, as Ollama's ordered map keeps them.
     assert _arg_orders(got[2]) == _arg_orders(case["tool_calls"])
     text = "".join(case["chunks"])
-    assert _run(fresh(), list(text)) == want
+    assert run_parser(fresh(), list(text)) == want
     for i in range(len(text) + 1):
-        assert _run(fresh(), [text[:i], text[i:]]) == want, i
+        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
 
 
 CALLS = GEMMA4_PARSER["tool_calls"]
 
 
-@pytest.mark.parametrize("case", CALLS, ids=_names(CALLS))
+@pytest.mark.parametrize("case", CALLS, ids=case_names(CALLS))
 def test_gemma4_tool_call(case):
     if case["want"] is None:
         with pytest.raises(ParserError):
@@ -207,7 +195,7 @@ def test_gemma4_tool_call(case):
 ARGS = GEMMA4_PARSER["args_to_json"]
 
 
-@pytest.mark.parametrize("case", ARGS, ids=_names(ARGS))
+@pytest.mark.parametrize("case", ARGS, ids=case_names(ARGS))
 def test_gemma4_args_to_json(case):
     assert gemma4_parser.args_to_json(case["input"]) == case["expected"]
 
@@ -224,7 +212,7 @@ def test_gemma4_repair(kind, case):
 RAW = GEMMA4_PARSER["raw_terminal_string_value"]
 
 
-@pytest.mark.parametrize("case", RAW, ids=_names(RAW))
+@pytest.mark.parametrize("case", RAW, ids=case_names(RAW))
 def test_gemma4_repair_raw_terminal_string_value(case):
     got = gemma4_parser.repair_raw_terminal_string_value(
         case["input"], case["tool_name"], case["tools"] or []
@@ -235,7 +223,7 @@ def test_gemma4_repair_raw_terminal_string_value(case):
 CANDIDATES = GEMMA4_PARSER["repair_candidates"]
 
 
-@pytest.mark.parametrize("case", CANDIDATES, ids=_names(CANDIDATES))
+@pytest.mark.parametrize("case", CANDIDATES, ids=case_names(CANDIDATES))
 def test_gemma4_repair_candidates(case):
     got = gemma4_parser.repair_candidates(case["input"], case["tool_name"], case["tools"] or [])
     assert got == case["expected"]
@@ -263,9 +251,9 @@ def test_gemma4_parser_drops_thinking_when_off_and_counts_calls_again_after_init
     parser.init(None, None, True)
     call = '<|tool_call>call:f{a:<|"|>x<|"|>}<tool_call|>'
     want = {"function": {"index": 0, "name": "f", "arguments": {"a": "x"}}}
-    assert _run(parser, ["<|channel>thought\nhmm<channel|>Hi", call]) == ("Hi", "", [want])
+    assert run_parser(parser, ["<|channel>thought\nhmm<channel|>Hi", call]) == ("Hi", "", [want])
     parser.init(None, None, None)
-    assert _run(parser, [call]) == ("", "", [want])
+    assert run_parser(parser, [call]) == ("", "", [want])
 
 
 def test_gemma4_parser_drops_an_unreadable_call():
@@ -273,7 +261,7 @@ def test_gemma4_parser_drops_an_unreadable_call():
     parser = parser_for_name("gemma4")
     assert parser is not None
     parser.init(None, None, None)
-    assert _run(parser, ["<|tool_call>oops{a:1}<tool_call|>Done."]) == ("Done.", "", [])
+    assert run_parser(parser, ["<|tool_call>oops{a:1}<tool_call|>Done."]) == ("Done.", "", [])
 
 
 # GLM-OCR's parser (Ollama has no tests of its own for it).
@@ -294,15 +282,15 @@ def test_glm_ocr_parser(think):
     )
     call = {"function": {"index": 0, "name": "get_weather", "arguments": {"city": "Oslo"}}}
     want = ("Reading.", "", [call])
-    assert _run(_glm_ocr([_GLM_TOOL], think), [text]) == want
+    assert run_parser(_glm_ocr([_GLM_TOOL], think), [text]) == want
     for i in range(len(text) + 1):
-        assert _run(_glm_ocr([_GLM_TOOL], think), [text[:i], text[i:]]) == want, i
+        assert run_parser(_glm_ocr([_GLM_TOOL], think), [text[:i], text[i:]]) == want, i
 
 
 def test_glm_ocr_parser_reads_a_think_block_the_model_opens():
     text = "<think>plan</think>Answer"
     for i in range(len(text) + 1):
-        assert _run(_glm_ocr(None, None), [text[:i], text[i:]]) == ("Answer", "plan", []), i
+        assert run_parser(_glm_ocr(None, None), [text[:i], text[i:]]) == ("Answer", "plan", []), i
 
 
 def test_glm_ocr_parser_support():

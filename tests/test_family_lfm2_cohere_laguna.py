@@ -17,6 +17,7 @@ from ollama_toolkit.parsers.lfm2 import LFM2Parser, parse_tool_calls
 from ollama_toolkit.parsers.registry import parser_for_name
 from ollama_toolkit.renderers import render, renderer_for_name
 from ollama_toolkit.renderers.lfm2 import LFM2Renderer, lfm2_json
+from parser_streams import case_names, run_parser, splits
 
 DATA = Path(__file__).parent / "data"
 RENDER = DATA / "renderers"
@@ -27,24 +28,9 @@ def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def _names(cases: list[dict[str, Any]]) -> list[str]:
-    return [c["name"] for c in cases]
-
-
-def _run(parser: BuiltinParser, pieces: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
-    content, thinking, calls = "", "", []
-    for piece in [*pieces, None]:
-        c, t, k = parser.add(piece) if piece is not None else parser.finish()
-        content, thinking = content + c, thinking + t
-        calls += [call.to_wire() for call in k]
-    return content, thinking, calls
-
-
 def _splits(chunks: list[str]) -> list[list[str]]:
-    """The chunks as given, the whole text, one character at a time, and cut in two at every
-    position."""
-    text = "".join(chunks)
-    return [chunks, [text], list(text)] + [[text[:i], text[i:]] for i in range(len(text) + 1)]
+    """The chunks as given, and the ways `splits` cuts their text."""
+    return [chunks, *splits("".join(chunks))]
 
 
 @pytest.mark.parametrize(
@@ -63,14 +49,14 @@ def test_leading_bos(name, bos):
 LFM2_RENDER = _load(RENDER / "lfm2_images.json")
 
 
-@pytest.mark.parametrize("case", LFM2_RENDER["images"], ids=_names(LFM2_RENDER["images"]))
+@pytest.mark.parametrize("case", LFM2_RENDER["images"], ids=case_names(LFM2_RENDER["images"]))
 def test_lfm2_images(case):
     renderer = LFM2Renderer(use_img_tags=case["use_img_tags"])
     assert renderer.render(case["messages"], case["tools"], case["think"]) == case["expected"]
 
 
 @pytest.mark.parametrize(
-    "case", LFM2_RENDER["json_formatting"], ids=_names(LFM2_RENDER["json_formatting"])
+    "case", LFM2_RENDER["json_formatting"], ids=case_names(LFM2_RENDER["json_formatting"])
 )
 def test_lfm2_json(case):
     from ollama_toolkit.renderers.base import go_tool
@@ -99,16 +85,18 @@ def _lfm2(case: dict[str, Any]) -> BuiltinParser:
     return parser
 
 
-@pytest.mark.parametrize("case", LFM2["cases"], ids=_names(LFM2["cases"]))
+@pytest.mark.parametrize("case", LFM2["cases"], ids=case_names(LFM2["cases"]))
 def test_lfm2_parser(case):
     want = (case["content"], case["thinking"], case["tool_calls"])
     for pieces in _splits(case["chunks"]):
-        content, thinking, calls = _run(_lfm2(case), pieces)
+        content, thinking, calls = run_parser(_lfm2(case), pieces)
         got = (content, thinking, calls if case["tool_calls"] is not None else None)
         assert got == want, pieces
 
 
-@pytest.mark.parametrize("case", LFM2["tool_calls_content"], ids=_names(LFM2["tool_calls_content"]))
+@pytest.mark.parametrize(
+    "case", LFM2["tool_calls_content"], ids=case_names(LFM2["tool_calls_content"])
+)
 def test_lfm2_tool_calls_content(case):
     if case["error"]:
         with pytest.raises(ParserError):
@@ -136,19 +124,19 @@ def test_lfm2_parser_support_and_init():
 def test_lfm2_parser_prefill_and_calls_counted_from_zero():
     parser = LFM2Parser(thinking_support=True)
     parser.init(None, {"role": "assistant", "content": "The answer"}, True)
-    assert _run(parser, [" is <think>4"]) == (" is <think>4", "", [])
+    assert run_parser(parser, [" is <think>4"]) == (" is <think>4", "", [])
     text = "<|tool_call_start|>[a(x=1)]<|tool_call_end|>"
     parser.init(None, None, False)
-    assert _run(parser, [text])[2][0]["function"]["index"] == 0
+    assert run_parser(parser, [text])[2][0]["function"]["index"] == 0
     parser.init(None, None, False)
-    assert _run(parser, [text + text])[2][1]["function"]["index"] == 1
+    assert run_parser(parser, [text + text])[2][1]["function"]["index"] == 1
 
 
 def test_lfm2_parser_bad_call_block_drops_the_rest():
     parser = parser_for_name("lfm2")
     parser.init(None, None, False)
     text = "Hi<|tool_call_start|>[a(oops)]<|tool_call_end|> more"
-    assert _run(parser, [text]) == ("Hi", "", [])
+    assert run_parser(parser, [text]) == ("Hi", "", [])
 
 
 def test_lfm2_bare_call_held_only_while_it_may_be_one():
@@ -172,7 +160,7 @@ def test_lfm2_bare_call_held_only_while_it_may_be_one():
 COHERE_RENDER = _load(RENDER / "cohere.json")
 
 
-@pytest.mark.parametrize("case", COHERE_RENDER["partial"], ids=_names(COHERE_RENDER["partial"]))
+@pytest.mark.parametrize("case", COHERE_RENDER["partial"], ids=case_names(COHERE_RENDER["partial"]))
 def test_cohere_renderer_parts(case):
     prompt = render("cohere", case["messages"], case["tools"], case["think"])
     assert prompt.endswith(case["suffix"])
@@ -201,17 +189,17 @@ def _check(got: tuple[str, str, list[dict[str, Any]]], case: dict[str, Any]) -> 
             assert value == case[key], key
 
 
-@pytest.mark.parametrize("case", COHERE["cases"], ids=_names(COHERE["cases"]))
+@pytest.mark.parametrize("case", COHERE["cases"], ids=case_names(COHERE["cases"]))
 def test_cohere_parser(case):
     for pieces in _splits(case["chunks"]):
         parser = parser_for_name("cohere")
         assert parser is not None
         parser.init(None, case["last_message"], case["think"])
-        _check(_run(parser, pieces), case)
+        _check(run_parser(parser, pieces), case)
 
 
 @pytest.mark.parametrize(
-    "case", COHERE["streams_before_done"], ids=_names(COHERE["streams_before_done"])
+    "case", COHERE["streams_before_done"], ids=case_names(COHERE["streams_before_done"])
 )
 def test_cohere_parser_streams_before_done(case):
     """Output after the thinking that is not a known block streams as it arrives."""
@@ -228,7 +216,7 @@ def test_cohere_parser_support_and_truncated_action():
     assert parser is not None
     assert parser.has_tool_support and parser.has_thinking_support
     parser.init(None, None, False)
-    out = _run(
+    out = run_parser(
         parser, ['<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "a", "parameters": {}}']
     )
     assert out == ("", "", [{"id": "0", "function": {"index": 0, "name": "a", "arguments": {}}}])
@@ -240,7 +228,7 @@ LAGUNA_RENDER = _load(RENDER / "laguna.json")
 
 
 @pytest.mark.parametrize(
-    "case", LAGUNA_RENDER["differs_from_jinja"], ids=_names(LAGUNA_RENDER["differs_from_jinja"])
+    "case", LAGUNA_RENDER["differs_from_jinja"], ids=case_names(LAGUNA_RENDER["differs_from_jinja"])
 )
 def test_laguna_renderer_known_jinja_difference(case):
     """The v2 template closes a last assistant turn and opens another; Ollama continues it."""
@@ -259,17 +247,17 @@ def _laguna(case: dict[str, Any]) -> BuiltinParser:
     return parser
 
 
-@pytest.mark.parametrize("case", LAGUNA["cases"], ids=_names(LAGUNA["cases"]))
+@pytest.mark.parametrize("case", LAGUNA["cases"], ids=case_names(LAGUNA["cases"]))
 def test_laguna_parser(case):
     want = (case["content"], case["thinking"], case["tool_calls"])
     for pieces in _splits(case["chunks"]):
-        assert _run(_laguna(case), pieces) == want, pieces
+        assert run_parser(_laguna(case), pieces) == want, pieces
 
 
 STEPPED = [c for c in LAGUNA["cases"] if "steps" in c]
 
 
-@pytest.mark.parametrize("case", STEPPED, ids=_names(STEPPED))
+@pytest.mark.parametrize("case", STEPPED, ids=case_names(STEPPED))
 def test_laguna_parser_steps(case):
     """What each piece gives as it arrives (the last one with the output's end)."""
     parser = _laguna(case)
@@ -294,10 +282,10 @@ def test_laguna_parser_bad_json_call_is_an_error():
     parser = parser_for_name("laguna")
     parser.init(tools, None, None)
     with pytest.raises(ParserError):
-        _run(parser, ['<tool_call>{"name": "get_weather", "arguments": {oops}}</tool_call>'])
+        run_parser(parser, ['<tool_call>{"name": "get_weather", "arguments": {oops}}</tool_call>'])
     parser.init(tools, None, None)
     with pytest.raises(ParserError):
-        _run(parser, ['{"name": "get_weather", "arguments": {"a": '])
+        run_parser(parser, ['{"name": "get_weather", "arguments": {"a": '])
 
 
 def test_laguna_parser_braces_that_are_no_call_are_content():
@@ -306,7 +294,7 @@ def test_laguna_parser_braces_that_are_no_call_are_content():
     for pieces in _splits([text]):
         parser = parser_for_name("laguna")
         parser.init(tools, None, None)
-        assert _run(parser, pieces) == (text.rstrip(), "", []), pieces
+        assert run_parser(parser, pieces) == (text.rstrip(), "", []), pieces
 
 
 def test_lfm2_bare_call_after_thinking_split_anywhere():
@@ -323,4 +311,4 @@ def test_lfm2_bare_call_after_thinking_split_anywhere():
         parser = parser_for_name("lfm2-thinking")
         assert parser is not None
         parser.init(tools, None, True)
-        assert _run(parser, pieces) == ("", "Need it.", [call]), pieces
+        assert run_parser(parser, pieces) == ("", "Need it.", [call]), pieces

@@ -22,6 +22,7 @@ from ollama_toolkit.renderers import render, renderer_for_name
 from ollama_toolkit.renderers.glimmer import BOS, GlimmerRenderer
 from ollama_toolkit.renderers.nemotron3nano import Nemotron3NanoRenderer, Nemotron35NanoRenderer
 from ollama_toolkit.renderers.olmo3_think import Olmo3ThinkRenderer, Olmo332BThinkRenderer
+from parser_streams import case_names, run_parser, splits
 
 DATA = Path(__file__).parent / "data"
 
@@ -29,10 +30,6 @@ DATA = Path(__file__).parent / "data"
 def _load(kind: str, name: str) -> dict[str, Any]:
     table: dict[str, Any] = json.loads((DATA / kind / f"{name}.json").read_text())
     return table
-
-
-def _names(cases: list[dict[str, Any]]) -> list[str]:
-    return [c["name"] for c in cases]
 
 
 # Renderers.
@@ -70,7 +67,7 @@ def test_cases_left_out_are_named():
     """The Go cases that hand the renderer in-process values the wire cannot carry are
     listed with the reason, and none of them is among the ported cases."""
     for table in RENDER_TABLES[:2]:
-        ported = set(_names(table["cases"]))
+        ported = set(case_names(table["cases"]))
         for case in table["not_ported"]:
             assert case["reason"] and case["name"] not in ported
 
@@ -85,14 +82,14 @@ def _glimmer(case: dict[str, Any]) -> GlimmerRenderer:
 @pytest.mark.parametrize(
     "case",
     GLIMMER["reference"] + GLIMMER["parity"],
-    ids=_names(GLIMMER["reference"] + GLIMMER["parity"]),
+    ids=case_names(GLIMMER["reference"] + GLIMMER["parity"]),
 )
 def test_glimmer_renderer(case):
     got = _glimmer(case).render(case["messages"], case["tools"], case["think"])
     assert got == case["expected"]
 
 
-@pytest.mark.parametrize("case", GLIMMER["contains"], ids=_names(GLIMMER["contains"]))
+@pytest.mark.parametrize("case", GLIMMER["contains"], ids=case_names(GLIMMER["contains"]))
 def test_glimmer_renderer_contains(case):
     got = _glimmer(case).render(case["messages"], case["tools"], case["think"])
     for text in case["contains"]:
@@ -123,7 +120,7 @@ def test_glimmer_parser_renderer_tool_loop_round_trip():
         parser = parser_for_name("glimmer")
         assert parser is not None
         parser.init(trip["tools"], None, None)
-        content, thinking, calls = _run(parser, [turn["raw"]])
+        content, thinking, calls = run_parser(parser, [turn["raw"]])
         assert (content, thinking, calls) == (turn["content"], turn["thinking"], turn["tool_calls"])
         message: dict[str, Any] = {"role": "assistant", "content": content, "thinking": thinking}
         if calls:
@@ -139,20 +136,6 @@ def test_glimmer_parser_renderer_tool_loop_round_trip():
 
 
 # Parsers.
-
-
-def _run(parser: BuiltinParser, pieces: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
-    content, thinking, calls = "", "", []
-    for piece in [*pieces, None]:
-        c, t, k = parser.add(piece) if piece is not None else parser.finish()
-        content, thinking = content + c, thinking + t
-        calls += [call.to_wire() for call in k]
-    return content, thinking, calls
-
-
-def _splits(text: str) -> list[list[str]]:
-    """The text whole, a character at a time, and cut in two at every position."""
-    return [[text], list(text)] + [[text[:i], text[i:]] for i in range(len(text) + 1)]
 
 
 NEMOTRON = _load("parsers", "nemotron3nano")
@@ -177,11 +160,11 @@ def test_thinking_parser(name, case):
         parser = parser_for_name(name)
         assert parser is not None
         parser.init(case["tools"], case["last_message"], case["think"])
-        return _run(parser, pieces)
+        return run_parser(parser, pieces)
 
     want = (case["content"], case["thinking"], case["tool_calls"])
     assert run(case["chunks"]) == want
-    for pieces in _splits("".join(case["chunks"])):
+    for pieces in splits("".join(case["chunks"])):
         assert run(pieces) == want, pieces
 
 
@@ -214,7 +197,7 @@ def test_nemotron_parser_told_again_starts_over():
     parser.init(None, None, True)
     parser.add("thinking in progress")
     parser.init(None, None, False)
-    assert _run(parser, ["content only"]) == ("content only", "", [])
+    assert run_parser(parser, ["content only"]) == ("content only", "", [])
 
 
 GLIMMER_PARSER = _load("parsers", "glimmer")
@@ -228,24 +211,24 @@ def _glimmer_parser(case: dict[str, Any]) -> BuiltinParser:
     return parser
 
 
-@pytest.mark.parametrize("case", GLIMMER_CASES, ids=_names(GLIMMER_CASES))
+@pytest.mark.parametrize("case", GLIMMER_CASES, ids=case_names(GLIMMER_CASES))
 def test_glimmer_parser(case):
     text = "".join(case["chunks"])
     if "error" in case:
-        for pieces in _splits(text):
+        for pieces in splits(text):
             with pytest.raises(ParserError, match=case["error"]):
-                _run(_glimmer_parser(case), pieces)
+                run_parser(_glimmer_parser(case), pieces)
         return
     want = (case["content"], case["thinking"], case["tool_calls"])
-    assert _run(_glimmer_parser(case), case["chunks"]) == want
-    for pieces in _splits(text):
-        assert _run(_glimmer_parser(case), pieces) == want, pieces
+    assert run_parser(_glimmer_parser(case), case["chunks"]) == want
+    for pieces in splits(text):
+        assert run_parser(_glimmer_parser(case), pieces) == want, pieces
 
 
 @pytest.mark.parametrize(
     "case",
     [c for c in GLIMMER_CASES if "steps" in c],
-    ids=_names([c for c in GLIMMER_CASES if "steps" in c]),
+    ids=case_names([c for c in GLIMMER_CASES if "steps" in c]),
 )
 def test_glimmer_parser_steps(case):
     """What each piece of output sends at once (a split end tag is held back, not sent)."""
@@ -258,7 +241,7 @@ def test_glimmer_parser_steps(case):
 
 
 @pytest.mark.parametrize(
-    "case", GLIMMER_PARSER["resolve"]["cases"], ids=_names(GLIMMER_PARSER["resolve"]["cases"])
+    "case", GLIMMER_PARSER["resolve"]["cases"], ids=case_names(GLIMMER_PARSER["resolve"]["cases"])
 )
 def test_glimmer_tool_name_resolution(case):
     names = GLIMMER_PARSER["resolve"]["tools"]
@@ -271,9 +254,9 @@ def test_glimmer_parser_fuzz_seeds(seed):
     """Ollama's fuzz property on its seeds, cut everywhere: only declared tools are called,
     with increasing indexes (output the parser rejects may raise)."""
     case = {"tools": GLIMMER_PARSER["fuzz"]["tools"], "think": None}
-    for pieces in _splits(seed):
+    for pieces in splits(seed):
         try:
-            _, _, calls = _run(_glimmer_parser(case), pieces)
+            _, _, calls = run_parser(_glimmer_parser(case), pieces)
         except ParserError:
             continue
         assert all(c["function"]["name"] == "echo" for c in calls)

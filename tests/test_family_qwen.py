@@ -24,6 +24,7 @@ from ollama_toolkit.renderers.base import Renderer, RendererError
 from ollama_toolkit.renderers.qwen3coder import format_argument
 from ollama_toolkit.renderers.qwen3vl import Qwen3VLRenderer
 from ollama_toolkit.renderers.qwen35 import Qwen38Renderer, qwen38_reasoning_instructions
+from parser_streams import case_names, run_parser
 
 RENDERER_DATA = Path(__file__).parent / "data" / "renderers"
 PARSER_DATA = Path(__file__).parent / "data" / "parsers"
@@ -36,10 +37,6 @@ QWEN3VL_THINKING = RENDERER_TABLES["qwen3vl_thinking"]
 QWEN35_PARSER = json.loads((PARSER_DATA / "qwen35.json").read_text())["cases"]
 QWEN38_PARSER = json.loads((PARSER_DATA / "qwen38.json").read_text())["cases"]
 QWEN3VL_PARSER = json.loads((PARSER_DATA / "qwen3vl.json").read_text())
-
-
-def _names(cases: list[dict[str, Any]]) -> list[str]:
-    return [c["name"] for c in cases]
 
 
 def _renderer(name: str, config: dict[str, bool]) -> Renderer:
@@ -68,7 +65,7 @@ def test_configured_renderer(name, case):
     assert got == case["expected"]
 
 
-@pytest.mark.parametrize("case", CHECKS, ids=_names(CHECKS))
+@pytest.mark.parametrize("case", CHECKS, ids=case_names(CHECKS))
 def test_renderer_checks(case):
     renderer = _renderer(case["renderer"], case["config"])
     got = renderer.render(case["messages"], case["tools"], case["think"])
@@ -98,7 +95,7 @@ def test_registered_flags():
 
 
 @pytest.mark.parametrize(
-    "case", QWEN38["reasoning_instructions"], ids=_names(QWEN38["reasoning_instructions"])
+    "case", QWEN38["reasoning_instructions"], ids=case_names(QWEN38["reasoning_instructions"])
 )
 def test_qwen38_reasoning_instructions(case):
     assert qwen38_reasoning_instructions(case["think"]) == case["want"]
@@ -109,7 +106,7 @@ def test_qwen38_rejects_unknown_effort():
         render("qwen3.8", [{"role": "user", "content": "Hello"}], None, "extreme")
 
 
-@pytest.mark.parametrize("case", QWEN38["errors"], ids=_names(QWEN38["errors"]))
+@pytest.mark.parametrize("case", QWEN38["errors"], ids=case_names(QWEN38["errors"]))
 def test_qwen38_rejects_invalid_transcripts(case):
     with pytest.raises(RendererError) as info:
         Qwen38Renderer().render(case["messages"], None, None)
@@ -117,7 +114,7 @@ def test_qwen38_rejects_invalid_transcripts(case):
 
 
 @pytest.mark.parametrize(
-    "case", QWEN3VL_THINKING["format_argument"], ids=_names(QWEN3VL_THINKING["format_argument"])
+    "case", QWEN3VL_THINKING["format_argument"], ids=case_names(QWEN3VL_THINKING["format_argument"])
 )
 def test_tool_call_argument(case):
     """Qwen3.5's calls write their arguments as Qwen3-Coder's do."""
@@ -167,15 +164,6 @@ def _fresh(name: str, case: dict[str, Any]) -> BuiltinParser:
     return parser
 
 
-def _run(parser: BuiltinParser, pieces: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
-    content, thinking, calls = "", "", []
-    for piece in [*pieces, None]:
-        c, t, k = parser.add(piece) if piece is not None else parser.finish()
-        content, thinking = content + c, thinking + t
-        calls += [call.to_wire() for call in k]
-    return content, thinking, calls
-
-
 @pytest.mark.parametrize(("name", "case"), PARSER_CASES, ids=PARSER_IDS)
 def test_parser_steps(name, case):
     parser = _fresh(name, case)
@@ -196,9 +184,9 @@ def test_parser_split_at_every_position(name, case):
         "".join(s.get("thinking", "") for s in case["steps"]),
         [c for s in case["steps"] for c in s.get("tool_calls", [])],
     )
-    assert _run(_fresh(name, case), list(text)) == want
+    assert run_parser(_fresh(name, case), list(text)) == want
     for i in range(len(text) + 1):
-        assert _run(_fresh(name, case), [text[:i], text[i:]]) == want, i
+        assert run_parser(_fresh(name, case), [text[:i], text[i:]]) == want, i
 
 
 def test_parser_capabilities():
@@ -248,14 +236,14 @@ def _merged(events: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.mark.parametrize("case", EVENT_CASES, ids=_names(EVENT_CASES))
+@pytest.mark.parametrize("case", EVENT_CASES, ids=case_names(EVENT_CASES))
 def test_qwen3vl_events(case):
     parser = _vl_parser(case)
     for step in case["steps"]:
         assert parser.events(step["input"]) == [tuple(e) for e in step["events"]], step["input"]
 
 
-@pytest.mark.parametrize("case", EVENT_CASES, ids=_names(EVENT_CASES))
+@pytest.mark.parametrize("case", EVENT_CASES, ids=case_names(EVENT_CASES))
 def test_qwen3vl_events_split_at_every_position(case):
     text = "".join(step["input"] for step in case["steps"])
     want = _merged([tuple(e) for step in case["steps"] for e in step["events"]])
@@ -270,7 +258,7 @@ def test_qwen3vl_events_split_at_every_position(case):
 
 
 @pytest.mark.parametrize(
-    "case", QWEN3VL_PARSER["tool_calls"], ids=_names(QWEN3VL_PARSER["tool_calls"])
+    "case", QWEN3VL_PARSER["tool_calls"], ids=case_names(QWEN3VL_PARSER["tool_calls"])
 )
 def test_qwen3vl_tool_call(case):
     assert parse_json_tool_call(case["raw"]).to_wire() == case["want"]
@@ -283,6 +271,6 @@ def test_qwen3vl_tool_call_errors():
             parse_json_tool_call(raw)
 
 
-@pytest.mark.parametrize("case", QWEN3VL_PARSER["states"], ids=_names(QWEN3VL_PARSER["states"]))
+@pytest.mark.parametrize("case", QWEN3VL_PARSER["states"], ids=case_names(QWEN3VL_PARSER["states"]))
 def test_qwen3vl_initial_state(case):
     assert _vl_parser(case).state == case["want"]

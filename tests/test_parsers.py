@@ -27,6 +27,7 @@ from ollama_toolkit.parsers.olmo3 import parse_calls as olmo3_calls
 from ollama_toolkit.parsers.olmo3 import parse_value as olmo3_value
 from ollama_toolkit.parsers.qwen3coder import Qwen3CoderParser, parse_tool_call, parse_value
 from ollama_toolkit.parsers.registry import parser_for_name, parser_names
+from parser_streams import case_names, run_parser
 
 DATA = Path(__file__).parent / "data" / "parsers"
 HARMONY = json.loads((DATA / "harmony.json").read_text())
@@ -36,25 +37,12 @@ def _ids(cases: list[dict[str, Any]], key: str = "in") -> list[str]:
     return [f"{i}-{str(c.get('desc', c.get(key)))[:40]}" for i, c in enumerate(cases)]
 
 
-def _names(cases: list[dict[str, Any]]) -> list[str]:
-    return [c["name"] for c in cases]
-
-
 def _events(raw: list[list[Any]]) -> list[tuple[Any, ...]]:
     return [("header", Header(*e[1:])) if e[0] == "header" else tuple(e) for e in raw]
 
 
 def _tools(names: list[str]) -> list[dict[str, Any]]:
     return [{"type": "function", "function": {"name": n}} for n in names]
-
-
-def _run(parser: BuiltinParser, pieces: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
-    content, thinking, calls = "", "", []
-    for piece in [*pieces, None]:
-        c, t, k = parser.add(piece) if piece is not None else parser.finish()
-        content, thinking = content + c, thinking + t
-        calls += [call.to_wire() for call in k]
-    return content, thinking, calls
 
 
 def test_the_registry_knows_ollamas_names():
@@ -165,12 +153,12 @@ def test_harmony_parser_split_at_every_position(case):
         parser.init(_tools(case["tools"]), None, None)
         return parser
 
-    assert _run(fresh(), [text]) == want
-    assert _run(fresh(), list(text)) == want
+    assert run_parser(fresh(), [text]) == want
+    assert run_parser(fresh(), list(text)) == want
     for i in range(len(text) + 1):
-        assert _run(fresh(), [text[:i], text[i:]]) == want, i
+        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
         for j in range(i, len(text) + 1, 7):
-            assert _run(fresh(), [text[:i], text[i:j], text[j:]]) == want, (i, j)
+            assert run_parser(fresh(), [text[:i], text[i:j], text[j:]]) == want, (i, j)
 
 
 def test_harmony_renamed_tools_map_back():
@@ -178,7 +166,7 @@ def test_harmony_renamed_tools_map_back():
     assert parser is not None
     shown = parser.init(_tools(["get-weather", "get weather"]), None, None)
     assert [t["function"]["name"] for t in shown or ()] == ["get_weather", "get_weather_2"]
-    out = _run(
+    out = run_parser(
         parser,
         ['<|channel|>commentary to=functions.get_weather_2 <|constrain|>json<|message|>{"a":1}'],
     )
@@ -189,11 +177,11 @@ def test_harmony_prefill_continues_the_last_assistant_message():
     parser = parser_for_name("harmony")
     assert parser is not None
     parser.init(None, {"role": "assistant", "content": "The answer"}, None)
-    assert _run(parser, [" is 4<|end|>"]) == (" is 4", "", [])
+    assert run_parser(parser, [" is 4<|end|>"]) == (" is 4", "", [])
     parser = parser_for_name("harmony")
     assert parser is not None
     parser.init(None, {"role": "assistant", "thinking": "Hmm"}, None)
-    out = _run(parser, [", 2+2<|end|><|start|>assistant<|channel|>final<|message|>4"])
+    out = run_parser(parser, [", 2+2<|end|><|start|>assistant<|channel|>final<|message|>4"])
     assert out == ("4", ", 2+2", [])
 
 
@@ -209,7 +197,7 @@ def test_harmony_calls_end_at_call_and_several_are_read():
         {"function": {"name": "a", "arguments": {}}},
         {"function": {"name": "b", "arguments": {"x": [1]}}},
     ]
-    assert _run(parser, [text]) == ("", "", calls)
+    assert run_parser(parser, [text]) == ("", "", calls)
 
 
 def test_harmony_bad_tool_json_is_an_error():
@@ -276,10 +264,10 @@ def test_qwen3_coder_call_indexes(case):
     parser = parser_for_name("qwen3-coder")
     assert parser is not None
     parser.init(None, None, None)
-    assert _run(parser, case["steps"]) == ("", "", case["want"])
+    assert run_parser(parser, case["steps"]) == ("", "", case["want"])
     # A parser told again starts counting again.
     parser.init(None, None, None)
-    assert _run(parser, case["steps"][:1])[2][0]["function"]["index"] == 0
+    assert run_parser(parser, case["steps"][:1])[2][0]["function"]["index"] == 0
 
 
 def test_qwen3_coder_split_at_every_position():
@@ -307,11 +295,11 @@ def test_qwen3_coder_split_at_every_position():
         parser.init(tools, None, None)
         return parser
 
-    assert _run(fresh(), [text]) == want
-    assert _run(fresh(), list(text)) == want
+    assert run_parser(fresh(), [text]) == want
+    assert run_parser(fresh(), list(text)) == want
     for i in range(len(text) + 1):
         for j in range(i, len(text) + 1, 5):
-            assert _run(fresh(), [text[:i], text[i:j], text[j:]]) == want, (i, j)
+            assert run_parser(fresh(), [text[:i], text[i:j], text[j:]]) == want, (i, j)
 
 
 # Qwen3 (qwen3, qwen3-thinking).
@@ -352,9 +340,9 @@ def test_qwen3_split_at_every_position(case):
         return parser
 
     want = _steps_want(case)
-    assert _run(fresh(), list(text)) == want
+    assert run_parser(fresh(), list(text)) == want
     for i in range(len(text) + 1):
-        assert _run(fresh(), [text[:i], text[i:]]) == want, i
+        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
 
 
 def test_qwen3_parser_told_again_counts_calls_from_zero():
@@ -393,7 +381,7 @@ def test_deepseek_tags(name, case):
         return parser
 
     def run(pieces: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
-        content, thinking, calls = _run(fresh(), pieces)
+        content, thinking, calls = run_parser(fresh(), pieces)
         return content, thinking, calls if case.get("check_calls", True) else []
 
     want = (case["content"], case["thinking"], case["tool_calls"])
@@ -417,7 +405,7 @@ def test_deepseek_tags_tool_call(name, case):
 OLMO3 = json.loads((DATA / "olmo3.json").read_text())
 
 
-@pytest.mark.parametrize("case", OLMO3["cases"], ids=_names(OLMO3["cases"]))
+@pytest.mark.parametrize("case", OLMO3["cases"], ids=case_names(OLMO3["cases"]))
 def test_olmo3(case):
     def fresh() -> BuiltinParser:
         parser = parser_for_name("olmo3")
@@ -426,14 +414,14 @@ def test_olmo3(case):
         return parser
 
     want = (case["content"], case["thinking"], case["tool_calls"])
-    assert _run(fresh(), case["chunks"]) == want
+    assert run_parser(fresh(), case["chunks"]) == want
     text = "".join(case["chunks"])
-    assert _run(fresh(), list(text)) == want
+    assert run_parser(fresh(), list(text)) == want
     for i in range(len(text) + 1):
-        assert _run(fresh(), [text[:i], text[i:]]) == want, i
+        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
 
 
-@pytest.mark.parametrize("case", OLMO3["function_calls"], ids=_names(OLMO3["function_calls"]))
+@pytest.mark.parametrize("case", OLMO3["function_calls"], ids=case_names(OLMO3["function_calls"]))
 def test_olmo3_function_calls(case):
     if case["error"]:
         with pytest.raises(ParserError):
@@ -442,7 +430,7 @@ def test_olmo3_function_calls(case):
         assert [c.to_wire() for c in olmo3_calls(case["input"])] == case["want"]
 
 
-@pytest.mark.parametrize("case", OLMO3["values"], ids=_names(OLMO3["values"]))
+@pytest.mark.parametrize("case", OLMO3["values"], ids=case_names(OLMO3["values"]))
 def test_olmo3_value(case):
     got = olmo3_value(case["input"])
     assert got == case["want"]
@@ -454,7 +442,7 @@ def test_olmo3_value(case):
 GLM47 = json.loads((DATA / "glm47.json").read_text())
 
 
-@pytest.mark.parametrize("case", GLM47["cases"], ids=_names(GLM47["cases"]))
+@pytest.mark.parametrize("case", GLM47["cases"], ids=case_names(GLM47["cases"]))
 def test_glm47(case):
     def fresh() -> BuiltinParser:
         parser = parser_for_name("glm-4.7")
@@ -463,14 +451,14 @@ def test_glm47(case):
         return parser
 
     want = (case["content"], case["thinking"], case["tool_calls"])
-    assert _run(fresh(), case["chunks"]) == want
+    assert run_parser(fresh(), case["chunks"]) == want
     text = "".join(case["chunks"])
-    assert _run(fresh(), list(text)) == want
+    assert run_parser(fresh(), list(text)) == want
     for i in range(len(text) + 1):
-        assert _run(fresh(), [text[:i], text[i:]]) == want, i
+        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
 
 
-@pytest.mark.parametrize("case", GLM47["tool_calls"], ids=_names(GLM47["tool_calls"]))
+@pytest.mark.parametrize("case", GLM47["tool_calls"], ids=case_names(GLM47["tool_calls"]))
 def test_glm47_tool_call(case):
     assert parse_glm_call(case["raw"], []).to_wire() == case["want"]
 
@@ -490,7 +478,7 @@ def test_glm47_call_the_output_ends_inside():
     parser.init(tools, None, False)
     text = "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Oslo</arg_value></tool_"
     call = {"function": {"index": 0, "name": "get_weather", "arguments": {"city": "Oslo"}}}
-    assert _run(parser, [text]) == ("", "", [call])
+    assert run_parser(parser, [text]) == ("", "", [call])
     parser.init(tools, None, False)
     parser.add("<tool_call>get_weather<arg_key>town</arg_key><arg_value>Oslo</arg_value>")
     with pytest.raises(ParserError, match="required argument 'city' is missing"):
@@ -502,7 +490,7 @@ def test_glm47_call_the_output_ends_inside():
 FUNCTIONGEMMA = json.loads((DATA / "functiongemma.json").read_text())
 
 
-@pytest.mark.parametrize("case", FUNCTIONGEMMA["cases"], ids=_names(FUNCTIONGEMMA["cases"]))
+@pytest.mark.parametrize("case", FUNCTIONGEMMA["cases"], ids=case_names(FUNCTIONGEMMA["cases"]))
 def test_functiongemma(case):
     def fresh() -> BuiltinParser:
         parser = parser_for_name("functiongemma")
@@ -511,11 +499,11 @@ def test_functiongemma(case):
         return parser
 
     want = (case["content"], case["thinking"], case["tool_calls"])
-    assert _run(fresh(), case["chunks"]) == want
+    assert run_parser(fresh(), case["chunks"]) == want
     text = "".join(case["chunks"])
-    assert _run(fresh(), [text]) == want
+    assert run_parser(fresh(), [text]) == want
     for i in range(len(text) + 1):
-        assert _run(fresh(), [text[:i], text[i:]]) == want, i
+        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
 
 
 # Ministral.
@@ -533,7 +521,7 @@ def _plain(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"name": c["function"]["name"], "arguments": c["function"]["arguments"]} for c in calls]
 
 
-@pytest.mark.parametrize("case", MINISTRAL["cases"], ids=_names(MINISTRAL["cases"]))
+@pytest.mark.parametrize("case", MINISTRAL["cases"], ids=case_names(MINISTRAL["cases"]))
 def test_ministral_steps(case):
     parser = _ministral(case)
     for step in case["steps"]:
@@ -542,12 +530,12 @@ def test_ministral_steps(case):
         assert got == (step["content"], step["thinking"], step["calls"]), step["input"]
 
 
-@pytest.mark.parametrize("case", MINISTRAL["cases"], ids=_names(MINISTRAL["cases"]))
+@pytest.mark.parametrize("case", MINISTRAL["cases"], ids=case_names(MINISTRAL["cases"]))
 def test_ministral_split_at_every_position(case):
     text = "".join(step["input"] for step in case["steps"])
 
     def run(pieces: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
-        content, thinking, calls = _run(_ministral(case), pieces)
+        content, thinking, calls = run_parser(_ministral(case), pieces)
         return content, thinking, _plain(calls)
 
     want = run([text])
@@ -561,7 +549,7 @@ def test_ministral_split_at_every_position(case):
         assert run([text[:i], text[i:]]) == want, i
 
 
-@pytest.mark.parametrize("case", MINISTRAL["json_end"], ids=_names(MINISTRAL["json_end"]))
+@pytest.mark.parametrize("case", MINISTRAL["json_end"], ids=case_names(MINISTRAL["json_end"]))
 def test_ministral_json_end(case):
     end = ministral_json_end(case["input"])
     # Ollama's index is in bytes.
@@ -577,7 +565,7 @@ def test_ministral_call_indexes_and_errors():
         '[TOOL_CALLS]get_weather[ARGS]{"location":"NYC"}'
         '[TOOL_CALLS]get_time[ARGS]{"timezone":"EST"}'
     )
-    assert _run(parser, [text]) == (
+    assert run_parser(parser, [text]) == (
         "",
         "",
         [

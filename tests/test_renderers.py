@@ -20,15 +20,12 @@ from ollama_toolkit.renderers.base import content_with_image_tags, go_value
 from ollama_toolkit.renderers.harmony import HarmonyRenderer
 from ollama_toolkit.renderers.qwen3coder import format_argument, type_text
 from ollama_toolkit.store import modelfile
+from parser_streams import case_names
 from scripted_model import create_scripted_model, write_scripted_gguf
 
 DATA = Path(__file__).parent / "data" / "renderers"
 QWEN3CODER = json.loads((DATA / "qwen3coder.json").read_text())
 IMAGE_TAGS = json.loads((DATA / "image_tags.json").read_text())["cases"]
-
-
-def _names(cases: list[dict[str, Any]]) -> list[str]:
-    return [c["name"] for c in cases]
 
 
 def test_the_registry_knows_ollamas_names():
@@ -38,7 +35,7 @@ def test_the_registry_knows_ollamas_names():
         render("no-such-renderer", [], None, None)
 
 
-@pytest.mark.parametrize("case", IMAGE_TAGS, ids=_names(IMAGE_TAGS))
+@pytest.mark.parametrize("case", IMAGE_TAGS, ids=case_names(IMAGE_TAGS))
 def test_image_tags(case):
     got = content_with_image_tags(case["content"], case["count"], case["offset"])
     assert got == (case["want"], case["want_offset"])
@@ -87,20 +84,20 @@ def test_renderer(name, case):
 
 
 @pytest.mark.parametrize(
-    "case", QWEN3CODER["format_argument"], ids=_names(QWEN3CODER["format_argument"])
+    "case", QWEN3CODER["format_argument"], ids=case_names(QWEN3CODER["format_argument"])
 )
 def test_qwen3_coder_tool_call_argument(case):
     assert format_argument(case["arg"]) == case["expected"]
 
 
 @pytest.mark.parametrize(
-    "case", QWEN3CODER["definition_types"], ids=_names(QWEN3CODER["definition_types"])
+    "case", QWEN3CODER["definition_types"], ids=case_names(QWEN3CODER["definition_types"])
 )
 def test_qwen3_coder_definition_type(case):
     assert type_text(case["type"]) == case["expected"]
 
 
-@pytest.mark.parametrize("case", QWEN3CODER["contains"], ids=_names(QWEN3CODER["contains"]))
+@pytest.mark.parametrize("case", QWEN3CODER["contains"], ids=case_names(QWEN3CODER["contains"]))
 def test_qwen3_coder_contains(case):
     prompt = render("qwen3-coder", case["messages"], case["tools"], None)
     assert all(text in prompt for text in case["contains"])
