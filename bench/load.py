@@ -121,6 +121,32 @@ def openai_completion(conn: Connection, prompt: str, max_tokens: int, stream: bo
     )
 
 
+def llama_completion(conn: Connection, prompt: str, n_predict: int) -> Result:
+    """llama-server's own POST /completion, not streamed: its `timings` give the prompt's
+    evaluation as llama-server measured it (`prompt_n` tokens in `prompt_ms`), the figure its
+    log prints as "prompt eval time"."""
+    body: dict[str, Any] = {
+        "prompt": prompt,
+        "n_predict": n_predict,
+        "temperature": 0,
+        "repeat_penalty": 1.0,
+        "stream": False,
+    }
+    started = time.perf_counter()
+    reply = conn.post("/completion", body)
+    if reply.status != 200:
+        raise RuntimeError(f"/completion answered {reply.status}: {reply.body.decode()}")
+    timings = reply.json()["timings"]
+    return Result(
+        ttft=reply.done - started,
+        seconds=reply.done - started,
+        prompt_tokens=int(timings["prompt_n"]),
+        gen_tokens=int(timings["predicted_n"]),
+        prompt_eval_s=float(timings["prompt_ms"]) / 1000,
+        eval_s=float(timings["predicted_ms"]) / 1000,
+    )
+
+
 @dataclass(frozen=True)
 class Load:
     wall: float  # seconds from the first request sent to the last response received

@@ -2,6 +2,7 @@
 ratio reported), and the per-token overhead of the Ray path against plain `serve`.
 
     .venv/bin/python -m bench.ray_scaleout [--threads-per-replica 1] [--rounds 3]
+    .venv/bin/python -m bench.run --only ray [--quick]   # the same (--quick: 1 round)
 
 Needs the `ray` extra. Each server runs on a temporary store of the bundled models, one after
 another (one Ray cluster at a time); every figure is measured on this machine in this run. On a
@@ -122,11 +123,11 @@ def per_token_ms(url: str, reps: int = 3) -> float:
     return statistics.median(gaps)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads-per-replica", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3, help="requests per client")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     t = str(args.threads_per_replica)
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,7 +26,7 @@ from bench import baselines, kv_cache, servers, speculative, vision
 from bench.baselines import LlamaBench
 from bench.build import BUILD_DIR, LLAMA_CPP_PYTHON_VERSION, ensure_built
 from bench.cpu import OtherLoad
-from bench.load import Load, Result, Turn
+from bench.load import Load, Result, Turn, llama_completion, ollama_generate
 from bench.measure import (
     CITY_PROMPT,
     CITY_SCHEMA,
@@ -39,6 +39,7 @@ from bench.measure import (
 )
 from bench.prompts import PromptFactory
 from bench.report import BUSY_WARNING, ROWS, VISION_ROWS, show
+from bench.wire import Connection
 
 CLIENTS = 8
 GEN_TOKENS = 128  # single-stream generation (llama-bench tg128)
@@ -47,6 +48,7 @@ LOAD_PROMPT_TOKENS = 110  # 8-client test: prompt and generated tokens per reque
 LOAD_GEN_TOKENS = 64
 PREFIX_TOKENS = 1000  # the repeated prefix of the prompt-cache figure
 SHORT_TOKENS = 16  # short prompts and tails
+SPEC_LOAD_TURNS = 2  # requests per client in the 8-client runs of speculation's normal rows
 MIB = 1024 * 1024
 
 Clients = list[list[Turn]]  # one list of requests per client, sent one after another
@@ -69,7 +71,7 @@ QUICK = Plan(
     reps=1, pairs=2, overhead_requests=8, rounds=1, loads=1, staggered=1, images=3, copies=1
 )
 MEMORY_FIGURES = ("mem_ours", "mem_llama_server", "ttft_warm", "ttft_cold")  # --only memory
-WORKLOADS = ("vision", "kv-cache", "speculative", "memory")  # what --only can pick
+WORKLOADS = ("vision", "kv-cache", "speculative", "memory", "ray")  # what --only can pick
 
 
 class Run:
@@ -230,6 +232,7 @@ def our_server(
             )
         with run.step("llama-server: start"), servers.llama_server(gguf, threads, CLIENTS) as peer:
             run.memory("mem_llama_server", warm_up(peer, pf.make(SHORT_TOKENS), openai=True))
+            pool_prompt_processing(run, srv, peer, pf, plan)
             with run.step("our server and llama-server: 8 clients, alternating"):
                 ours, theirs = _alternate(srv, peer, loads)
                 run.load("load_ours", ours)
@@ -238,6 +241,40 @@ def our_server(
                 ours, theirs = _alternate(srv, peer, staggered)
                 run.load("stagger_ours", ours)
                 run.load("stagger_llama_server", theirs)
+
+
+def pool_prompt_processing(
+    run: Run, srv: servers.Server, peer: servers.Server, pf: PromptFactory, plan: Plan
+) -> None:
+    """Cold 512-token prompts, one at a time, on our server and on llama-server, both with 8
+    slots of 4096 cells: ours in its one shared K/V pool (where the other slots' cached
+    prompts stay), llama-server's in a stream of the slot's own. Each pair's prompt is new (no
+    cached prefix but the BOS token) and goes to both, the first of the pair alternating; the
+    other server is idle meanwhile. Ours: prompt_eval_count / prompt_eval_duration; theirs:
+    prompt_n / prompt_ms of /completion's `timings`."""
+    name = f"our server and llama-server: {PP_TOKENS}-token prompts, {plan.pairs} pairs"
+    with run.step(name):
+        ours: list[Result] = []
+        theirs: list[Result] = []
+        for i in range(plan.pairs):
+            prompt = pf.make(PP_TOKENS)
+            for who in ("ours", "theirs") if i % 2 == 0 else ("theirs", "ours"):
+                if who == "ours":
+                    with Connection(srv.base_url, keep_alive=False) as conn:
+                        ours.append(ollama_generate(conn, prompt, 1))
+                else:
+                    with Connection(peer.base_url, keep_alive=False) as conn:
+                        theirs.append(llama_completion(conn, prompt, 1))
+        mine, base = [r.prompt_rate for r in ours], [r.prompt_rate for r in theirs]
+        run.figures["pp_pool"] = median(mine)
+        run.notes["pp_pool"] = (
+            f"prompt_eval_count {ours[0].prompt_tokens}, median of {len(ours)}, alternating"
+            f" with llama-server's; {_pair_spread(mine, base)}"
+        )
+        run.figures["pp_pool_llama_server"] = median(base)
+        run.notes["pp_pool_llama_server"] = (
+            f"timings.prompt_n {theirs[0].prompt_tokens} / prompt_ms, median of {len(theirs)}"
+        )
 
 
 def memory_and_prefix_cache(run: Run, gguf: Path, models: Path, threads: int, plan: Plan) -> None:
@@ -409,10 +446,12 @@ def kv_cache_settings(run: Run, gguf: Path, models: Path, threads: int, plan: Pl
 
 def speculative_decoding(run: Run, gguf: Path, models: Path, threads: int, plan: Plan) -> None:
     """Copy-heavy generation (bench/speculative.py): our server with speculative decoding
-    (OLLAMA_SPECULATIVE=auto) and without (the default), llama-server in its n-gram speculative
+    (OLLAMA_SPECULATIVE=auto) and without it (`off`), llama-server in its n-gram speculative
     modes; all up at once, each round's requests going round them, so each sees the same
-    machine."""
+    machine. Then normal workloads on our two servers, where `auto` must cost nothing."""
+    pf = PromptFactory(gguf)
     with contextlib.ExitStack() as up:
+        up.callback(pf.close)
         with run.step("speculative decoding: start our server twice and llama-server's modes"):
             mine = up.enter_context(
                 servers.ours(models, threads, CLIENTS, speculative.AUTO, "ours-speculative-auto")
@@ -433,6 +472,47 @@ def speculative_decoding(run: Run, gguf: Path, models: Path, threads: int, plan:
             figures, notes = speculative.rounds(mine, off, peers, plan.copies)
             run.figures.update(figures)
             run.notes.update(notes)
+        with run.step(f"normal workloads, auto and off: {plan.copies} rounds"):
+            gen: dict[str, list[Result]] = {"spec_plain": [], "spec_plain_off": []}
+            for _ in range(plan.copies):
+                ask = Ask(pf.make(SHORT_TOKENS), GEN_TOKENS)
+                gen["spec_plain"] += sequential(mine, [ask])
+                gen["spec_plain_off"] += sequential(off, [ask])
+            for key, rs in gen.items():
+                run.figures[key] = median([r.gen_rate for r in rs])
+                run.notes[key] = f"{rs[0].gen_tokens} tok, median of {len(rs)}"
+            loads: dict[str, list[Load]] = {"spec_load": [], "spec_load_off": []}
+            for _ in range(plan.copies):
+                turns = SPEC_LOAD_TURNS if plan.copies > 1 else 1
+                clients = [
+                    [Turn(pf.make(LOAD_PROMPT_TOKENS), LOAD_GEN_TOKENS) for _ in range(turns)]
+                    for _ in range(CLIENTS)
+                ]
+                loads["spec_load"].append(ollama_load(mine, clients))
+                loads["spec_load_off"].append(ollama_load(off, clients))
+            for key, runs in loads.items():
+                run.load(key, runs)
+
+
+def gpu_line() -> str:
+    """Whether the rows ran on a GPU, and if not, why: llama-cpp-python's build decides."""
+    import llama_cpp
+
+    from ollama_toolkit.engine.devices import gpu_devices
+
+    if not llama_cpp.llama_supports_gpu_offload():
+        return (
+            "GPU rows: not run: this llama-cpp-python build has no GPU backend"
+            " (llama_supports_gpu_offload() is false), so every figure above is the CPU's"
+        )
+    gpus = gpu_devices()
+    if not gpus:
+        return "GPU rows: not run: the build can offload, but ggml lists no GPU device"
+    names = ", ".join(f"{g.name} ({g.description})" for g in gpus)
+    return (
+        f"GPU rows: every row above ran on {names}: our server offloads the layers that fit"
+        " (num_gpu -1), llama.cpp's tools at their defaults (all layers)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -446,11 +526,17 @@ def main(argv: list[str] | None = None) -> int:
         " our server with each K/V cache type and flash attention on or off (about 3.5 min);"
         " speculative, copy-heavy generation with and without speculative decoding, and"
         " llama-server's n-gram modes (about 4 min); memory, peak RSS of our server and"
-        " llama-server loaded and idle, and our cached-prefix time to first token (about 1 min)",
+        " llama-server loaded and idle, and our cached-prefix time to first token (about 1 min);"
+        " ray, bench/ray_scaleout.py: 1 and 2 Ray Serve replicas under 8 clients (not part of"
+        " the full run)",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     started = time.monotonic()
+    if args.only == "ray":
+        from bench import ray_scaleout
+
+        return ray_scaleout.main(["--rounds", "1"] if args.quick else [])
 
     build_s = ensure_built()
     if build_s is not None:
@@ -474,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         text_workloads(run, gguf, models, args.threads, plan)
         image_prefill(run, gguf, models, args.threads, plan)
         speculative_decoding(run, gguf, models, args.threads, plan)
+        kv_cache_settings(run, gguf, models, args.threads, plan)
 
     busy = other.cpus()
     if busy > BUSY_WARNING:
@@ -493,8 +580,9 @@ def main(argv: list[str] | None = None) -> int:
         "kv-cache": kv_cache.ROWS,
         "speculative": speculative.ROWS,
         "memory": [r for r in ROWS if r.ours in MEMORY_FIGURES and r.baseline in MEMORY_FIGURES],
-    }.get(args.only or "", ROWS + speculative.ROWS)
+    }.get(args.only or "", ROWS + speculative.ROWS + kv_cache.ROWS)
     show(run.figures, run.notes, run.busy, title, caption, rows)
+    print(gpu_line())
     if run.failed:
         print("failed steps: " + ", ".join(run.failed), file=sys.stderr)
     return 1 if run.failed else 0
