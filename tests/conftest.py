@@ -77,29 +77,48 @@ class ServerProcess:
 
 
 def start_server(models_dir: Path, log_path: Path, **env_overrides: str) -> ServerProcess:
+    return launch(
+        ["-c", "from ollama_toolkit.server.app import serve; serve()"],
+        models_dir,
+        log_path,
+        env_overrides,
+    )
+
+
+def launch(
+    args: list[str],
+    models_dir: Path,
+    log_path: Path,
+    env_overrides: dict[str, str],
+    start_timeout_s: float = SERVER_START_TIMEOUT_S,
+) -> ServerProcess:
+    """`python ARGS`, a server on a free loopback port, once it answers `/`; its output in
+    `log_path`. The timeout only bounds the wait for it to start."""
     port = free_port()
     host = f"127.0.0.1:{port}"
     env = {**os.environ, "OLLAMA_HOST": host, "OLLAMA_MODELS": str(models_dir), **env_overrides}
     log_file = open(log_path, "wb")  # noqa: SIM115 - the process owns it until it exits
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from ollama_toolkit.server.app import serve; serve()"],
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
+        [sys.executable, *args], env=env, stdout=log_file, stderr=subprocess.STDOUT
     )
     server = ServerProcess(f"http://{host}", host, models_dir, env, proc, log_path)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.log()}")
         try:
-            if httpx.get(server.url, timeout=1).status_code == 200:
-                return server
+            return httpx.get(server.url, timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"server did not start in time:\n{server.log()}")
+            return False
+
+    try:
+        wait_until(
+            answers, lambda: f"server did not start in time:\n{server.log()}", start_timeout_s
+        )
+    except AssertionError:
+        server.stop()
+        raise
+    return server
 
 
 @pytest.fixture(scope="session")

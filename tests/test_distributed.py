@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ServerProcess, copy_store, free_port, wait_until
+from conftest import ServerProcess, copy_store, launch, wait_until
 from ollama_toolkit.distributed.keys import prefix_chain, route_keys
 from ollama_toolkit.store.bundled import BUNDLED_MODEL, CHAT_MODEL
 
@@ -37,31 +36,13 @@ SYSTEM = " ".join(
 
 
 def start_ray_server(models: Path, log_path: Path, *flags: str) -> ServerProcess:
-    port = free_port()
-    host = f"127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "OLLAMA_HOST": host,
-        "OLLAMA_MODELS": str(models),
-        "OLLAMA_NUM_PARALLEL": "2",
-        "RAY_USAGE_STATS_ENABLED": "0",
-    }
-    log_file = open(log_path, "wb")  # noqa: SIM115 - the process owns it until it exits
-    command = [sys.executable, "-m", "ollama_toolkit", "serve", "--ray", *flags]
-    proc = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    server = ServerProcess(f"http://{host}", host, models, env, proc, log_path)
-    deadline = time.monotonic() + RAY_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve --ray exited early:\n{server.log()}")
-        try:
-            if httpx.get(server.url, timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    stop(server)
-    raise RuntimeError(f"serve --ray did not start in time:\n{server.log()}")
+    return launch(
+        ["-m", "ollama_toolkit", "serve", "--ray", *flags],
+        models,
+        log_path,
+        {"OLLAMA_NUM_PARALLEL": "2", "RAY_USAGE_STATS_ENABLED": "0"},
+        RAY_START_TIMEOUT_S,
+    )
 
 
 def stop(server: ServerProcess) -> None:
