@@ -37,7 +37,6 @@ from ollama_toolkit.engine.runner import (
     Runner,
     TokenEvent,
 )
-from ollama_toolkit.parsers.builtin import BuiltinParser, ParserError
 from ollama_toolkit.parsers.thinking import ThinkingParser
 from ollama_toolkit.parsers.tools import ToolCallParser
 from ollama_toolkit.server.body import parse_body
@@ -51,6 +50,7 @@ from ollama_toolkit.server.media import (
 )
 from ollama_toolkit.server.prepare import ServerState, fit_context, off_loop, prepare
 from ollama_toolkit.server.prompt import (
+    BuiltinReader,
     ChatTemplate,
     chat_prompt,
     conversation,
@@ -114,7 +114,7 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
             ToolCallParser(template.tool_call_tag(), req.tools)
             if req.tools and (builtin is None or not builtin.has_tool_support)
             else None,
-            builtin,
+            BuiltinReader(builtin) if builtin is not None else None,
         )
         # A thinking model thinks unconstrained: `format` applies from its first answer token
         # on, in a second run whose prompt carries the thinking so far (Ollama's structured
@@ -162,7 +162,9 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncGenerator[ChatRespo
                 messages = [*messages, {"role": "assistant", "thinking": reply.thought}]
             if builtin is not None:
                 # The output goes on from the new prompt's end: a parser told so afresh.
-                reply.builtin = template.builtin_parser(messages, req.tools, think)
+                fresh = template.builtin_parser(messages, req.tools, think)
+                assert reply.builtin is not None and fresh is not None
+                reply.builtin.parser = fresh
             _, chunks = await off_loop(prompt_job.tokens, messages)
 
 
@@ -273,27 +275,21 @@ class _Reply:
         self,
         thinking: ThinkingParser | None,
         tools: ToolCallParser | None,
-        builtin: BuiltinParser | None = None,
+        builtin: BuiltinReader | None = None,
     ) -> None:
         self.thinking = thinking
         self.tools = tools
         self.builtin = builtin
         self.thought = ""
-        self.calls: list[ToolCall] = []  # the built-in parser's, not yet sent
 
     def split(self, text: str) -> tuple[str, str]:
         """(thinking, content) of the next piece of output."""
         if self.builtin is not None:
-            try:
-                content, thinking, calls = self.builtin.add(text)
-            except ParserError as e:
-                raise InternalError(str(e)) from None
-            self.calls += calls
-            self.thought += thinking
-            return thinking, content
-        if self.thinking is None:
+            thinking, content = self.builtin.add(text)
+        elif self.thinking is None:
             return "", text
-        thinking, content = self.thinking.add(text)
+        else:
+            thinking, content = self.thinking.add(text)
         self.thought += thinking
         return thinking, content
 
@@ -301,7 +297,7 @@ class _Reply:
         self, model: str, thinking: str, content: str, logprobs: list[dict] | None
     ) -> ChatResponse | None:
         """A streamed chunk, or None while everything is held back."""
-        calls, self.calls = self.calls, []
+        calls = self.builtin.take_calls() if self.builtin is not None else []
         if self.tools is not None and content:
             more, content = self.tools.add(content)
             calls += more
@@ -320,13 +316,10 @@ class _Reply:
 
     def finish(self, model: str, done: DoneEvent) -> ChatResponse:
         """The final chunk: whatever the parsers still held, and the run's statistics."""
-        calls, self.calls = self.calls, []
+        calls: list[ToolCall] = []
         if self.builtin is not None:
-            try:
-                content, thinking, more = self.builtin.finish()
-            except ParserError as e:
-                raise InternalError(str(e)) from None
-            calls += more
+            thinking, content = self.builtin.finish()
+            calls = self.builtin.take_calls()
         elif self.thinking is not None:
             thinking, content = self.thinking.finish()
         else:

@@ -22,7 +22,6 @@ from ollama_toolkit.api.types import (
     GenerateResponse,
     Logprob,
     ThinkValue,
-    ToolCall,
 )
 from ollama_toolkit.engine.runner import (
     DoneEvent,
@@ -33,7 +32,6 @@ from ollama_toolkit.engine.runner import (
     TokenChunk,
     TokenEvent,
 )
-from ollama_toolkit.parsers.builtin import BuiltinParser, ParserError
 from ollama_toolkit.parsers.thinking import ThinkingParser
 from ollama_toolkit.server.media import (
     check_images,
@@ -49,7 +47,7 @@ from ollama_toolkit.server.prepare import (
     prepare,
     think_level,
 )
-from ollama_toolkit.server.prompt import ChatTemplate, preserved_tokens
+from ollama_toolkit.server.prompt import BuiltinReader, ChatTemplate, preserved_tokens
 from ollama_toolkit.store.model import Model
 from ollama_toolkit.template import TemplateError, Values
 from ollama_toolkit.template import parse as parse_template
@@ -113,8 +111,10 @@ async def generate(
         # The reasoning of a thinking model goes to `thinking`, never into `response`.
         # A model's built-in parser reads it instead (not in raw mode), told no tools.
         builtin = None if req.raw else chat_template.builtin_parser([], None, think)
-        parser: ThinkingParser | _BuiltinSplit | None = (
-            _BuiltinSplit(builtin)
+        # Its tool calls come on the final chunk (Ollama sets `tool_calls` there only, and only
+        # the calls the parser completes at the very end: here every call the output made).
+        parser: ThinkingParser | BuiltinReader | None = (
+            BuiltinReader(builtin)
             if builtin is not None
             else chat_template.thinking_parser(prompt)
             if think
@@ -152,8 +152,8 @@ async def generate(
                         thinking=thinking or None,
                         done=True,
                         done_reason=event.reason,
-                        tool_calls=(parser.calls or None)
-                        if isinstance(parser, _BuiltinSplit)
+                        tool_calls=(parser.take_calls() or None)
+                        if isinstance(parser, BuiltinReader)
                         else None,
                         # As Ollama, no context in raw mode: it would not continue anything.
                         context=None if req.raw else event.context,
@@ -233,32 +233,6 @@ def _render(
         return template.execute(values), False
     except TemplateError as e:
         raise template_error(str(e)) from None
-
-
-class _BuiltinSplit:
-    """A built-in parser as generate reads it: (thinking, response), and its tool calls kept
-    for the final chunk (Ollama sets `tool_calls` there only, and only the calls the parser
-    completes at the very end: here every call the output made)."""
-
-    def __init__(self, parser: BuiltinParser) -> None:
-        self.parser = parser
-        self.calls: list[ToolCall] = []
-
-    def add(self, text: str) -> tuple[str, str]:
-        try:
-            content, thinking, calls = self.parser.add(text)
-        except ParserError as e:
-            raise InternalError(str(e)) from None
-        self.calls += calls
-        return thinking, content
-
-    def finish(self) -> tuple[str, str]:
-        try:
-            content, thinking, calls = self.parser.finish()
-        except ParserError as e:
-            raise InternalError(str(e)) from None
-        self.calls += calls
-        return thinking, content
 
 
 def _has_fim(model: Model) -> bool:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ollama_toolkit.api.errors import InternalError
-from ollama_toolkit.api.types import Message, ThinkValue, Tool
+from ollama_toolkit.api.types import Message, ThinkValue, Tool, ToolCall
 from ollama_toolkit.engine.runner import Runner
-from ollama_toolkit.parsers.builtin import BuiltinParser
+from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, ParserError
 from ollama_toolkit.parsers.registry import parser_for_name
 from ollama_toolkit.parsers.thinking import DEFAULT_TAGS, ThinkingParser
 from ollama_toolkit.parsers.tools import JSON_TAG, tool_call_tag
@@ -141,6 +141,34 @@ class ChatTemplate:
         token = self.model.metadata.get(key)
         tokens = self.model.metadata.get("tokenizer.ggml.tokens") or []
         return str(tokens[token]) if isinstance(token, int) and 0 <= token < len(tokens) else ""
+
+
+class BuiltinReader:
+    """A model's built-in parser as the routes read it: (thinking, content) of each piece of
+    output, its tool calls kept until taken; output it cannot read fails the request (500,
+    the parser's words)."""
+
+    def __init__(self, parser: BuiltinParser) -> None:
+        self.parser = parser
+        self.calls: list[ToolCall] = []
+
+    def add(self, text: str) -> tuple[str, str]:
+        return self._read(self.parser.add, text)
+
+    def finish(self) -> tuple[str, str]:
+        return self._read(self.parser.finish)
+
+    def take_calls(self) -> list[ToolCall]:
+        calls, self.calls = self.calls, []
+        return calls
+
+    def _read(self, step: Callable[..., Parsed], *text: str) -> tuple[str, str]:
+        try:
+            content, thinking, calls = step(*text)
+        except ParserError as e:
+            raise InternalError(str(e)) from None
+        self.calls += calls
+        return thinking, content
 
 
 def preserved_tokens(runner: Runner, parser: BuiltinParser | None) -> frozenset[int]:
