@@ -5,6 +5,7 @@ naming the file it came from; every stream also split at every position."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,39 @@ from ollama_toolkit.parsers.olmo3 import parse_value as olmo3_value
 from ollama_toolkit.parsers.qwen3coder import Qwen3CoderParser, parse_tool_call, parse_value
 from ollama_toolkit.parsers.registry import parser_for_name, parser_names
 from parser_streams import case_names, run_parser
+
+
+def _named(
+    name: str,
+    tools: list[dict[str, Any]] | None = None,
+    last_message: dict[str, Any] | None = None,
+    think: bool | str | None = None,
+) -> Callable[[], BuiltinParser]:
+    """A maker of fresh `name` parsers, each set up with `init(tools, last_message, think)`."""
+
+    def fresh() -> BuiltinParser:
+        parser = parser_for_name(name)
+        assert parser is not None
+        parser.init(tools, last_message, think)
+        return parser
+
+    return fresh
+
+
+def _assert_chunks_and_splits(
+    fresh: Callable[[], BuiltinParser],
+    chunks: list[str],
+    want: tuple[str, str, list[dict[str, Any]]],
+    whole: bool = False,
+) -> None:
+    """`chunks` as they are, their text a character at a time (with `whole`, in one piece) and
+    cut in two at every position, each fed to a fresh parser, all parse to `want`."""
+    assert run_parser(fresh(), chunks) == want
+    text = "".join(chunks)
+    assert run_parser(fresh(), [text] if whole else list(text)) == want
+    for i in range(len(text) + 1):
+        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
+
 
 DATA = Path(__file__).parent / "data" / "parsers"
 HARMONY = json.loads((DATA / "harmony.json").read_text())
@@ -147,11 +181,7 @@ def test_harmony_parser_split_at_every_position(case):
         [c for s in case["steps"] for c in s.get("tool_calls", [])],
     )
 
-    def fresh() -> BuiltinParser:
-        parser = parser_for_name("harmony")
-        assert parser is not None
-        parser.init(_tools(case["tools"]), None, None)
-        return parser
+    fresh = _named("harmony", _tools(case["tools"]))
 
     assert run_parser(fresh(), [text]) == want
     assert run_parser(fresh(), list(text)) == want
@@ -289,11 +319,7 @@ def test_qwen3_coder_split_at_every_position():
     }
     want = ("Let me look.Done.", "", [call])
 
-    def fresh() -> BuiltinParser:
-        parser = parser_for_name("qwen3-coder")
-        assert parser is not None
-        parser.init(tools, None, None)
-        return parser
+    fresh = _named("qwen3-coder", tools)
 
     assert run_parser(fresh(), [text]) == want
     assert run_parser(fresh(), list(text)) == want
@@ -333,11 +359,7 @@ def test_qwen3_steps(case):
 def test_qwen3_split_at_every_position(case):
     text = "".join(step["input"] for step in case["steps"])
 
-    def fresh() -> BuiltinParser:
-        parser = parser_for_name(case["parser"])
-        assert parser is not None
-        parser.init(None, None, case["think"])
-        return parser
+    fresh = _named(case["parser"], think=case["think"])
 
     want = _steps_want(case)
     assert run_parser(fresh(), list(text)) == want
@@ -374,11 +396,7 @@ CALL_READERS = {"cogito": parse_cogito_call, "deepseek3": parse_deepseek3_call}
     ("name", "case"), DEEPSEEK_CASES, ids=[f"{n}-{c['name']}" for n, c in DEEPSEEK_CASES]
 )
 def test_deepseek_tags(name, case):
-    def fresh() -> BuiltinParser:
-        parser = parser_for_name(name)
-        assert parser is not None
-        parser.init(case["tools"], case["last_message"], case["think"])
-        return parser
+    fresh = _named(name, case["tools"], case["last_message"], case["think"])
 
     def run(pieces: list[str]) -> tuple[str, str, list[dict[str, Any]]]:
         content, thinking, calls = run_parser(fresh(), pieces)
@@ -407,18 +425,8 @@ OLMO3 = json.loads((DATA / "olmo3.json").read_text())
 
 @pytest.mark.parametrize("case", OLMO3["cases"], ids=case_names(OLMO3["cases"]))
 def test_olmo3(case):
-    def fresh() -> BuiltinParser:
-        parser = parser_for_name("olmo3")
-        assert parser is not None
-        parser.init(None, None, None)
-        return parser
-
     want = (case["content"], case["thinking"], case["tool_calls"])
-    assert run_parser(fresh(), case["chunks"]) == want
-    text = "".join(case["chunks"])
-    assert run_parser(fresh(), list(text)) == want
-    for i in range(len(text) + 1):
-        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
+    _assert_chunks_and_splits(_named("olmo3"), case["chunks"], want)
 
 
 @pytest.mark.parametrize("case", OLMO3["function_calls"], ids=case_names(OLMO3["function_calls"]))
@@ -444,18 +452,10 @@ GLM47 = json.loads((DATA / "glm47.json").read_text())
 
 @pytest.mark.parametrize("case", GLM47["cases"], ids=case_names(GLM47["cases"]))
 def test_glm47(case):
-    def fresh() -> BuiltinParser:
-        parser = parser_for_name("glm-4.7")
-        assert parser is not None
-        parser.init(case["tools"], None, case["think"])
-        return parser
-
     want = (case["content"], case["thinking"], case["tool_calls"])
-    assert run_parser(fresh(), case["chunks"]) == want
-    text = "".join(case["chunks"])
-    assert run_parser(fresh(), list(text)) == want
-    for i in range(len(text) + 1):
-        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
+    _assert_chunks_and_splits(
+        _named("glm-4.7", case["tools"], think=case["think"]), case["chunks"], want
+    )
 
 
 @pytest.mark.parametrize("case", GLM47["tool_calls"], ids=case_names(GLM47["tool_calls"]))
@@ -492,18 +492,10 @@ FUNCTIONGEMMA = json.loads((DATA / "functiongemma.json").read_text())
 
 @pytest.mark.parametrize("case", FUNCTIONGEMMA["cases"], ids=case_names(FUNCTIONGEMMA["cases"]))
 def test_functiongemma(case):
-    def fresh() -> BuiltinParser:
-        parser = parser_for_name("functiongemma")
-        assert parser is not None
-        parser.init(case["tools"], None, None)
-        return parser
-
     want = (case["content"], case["thinking"], case["tool_calls"])
-    assert run_parser(fresh(), case["chunks"]) == want
-    text = "".join(case["chunks"])
-    assert run_parser(fresh(), [text]) == want
-    for i in range(len(text) + 1):
-        assert run_parser(fresh(), [text[:i], text[i:]]) == want, i
+    _assert_chunks_and_splits(
+        _named("functiongemma", case["tools"]), case["chunks"], want, whole=True
+    )
 
 
 # Ministral.

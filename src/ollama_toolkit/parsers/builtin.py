@@ -26,6 +26,9 @@ class BuiltinParser:
     # Special tokens the parser reads: the runner must keep them in the output's text.
     preserved_tokens: tuple[str, ...] = ()
 
+    def __init__(self) -> None:
+        self.init(None, None, None)
+
     def init(
         self,
         tools: list[dict[str, Any]] | None,
@@ -55,6 +58,14 @@ def overlap(text: str, tag: str) -> int:
     return 0
 
 
+def held_back(text: str, *tags: str) -> int:
+    """How much of the end of `text` to hold back: the start of any of `tags` still arriving,
+    and the whitespace before it (which the tag would drop)."""
+    partial = max(overlap(text, tag) for tag in tags)
+    before = text[: len(text) - partial]
+    return partial + len(before) - len(before.rstrip())
+
+
 def continues_answer(last_message: dict[str, Any] | None) -> bool:
     """Whether the conversation ends with an assistant message with content: a prefill that
     the output continues as content, past any thinking."""
@@ -72,9 +83,6 @@ class TaggedParser(BuiltinParser):
     after a closing tag, however the output is split. `done` is set for a last step at the
     end of the output, for parsers that read what is held then (their `finish` is
     `self._parse("", done=True)`)."""
-
-    def __init__(self) -> None:
-        self.init(None, None, None)
 
     def init(
         self,
@@ -137,9 +145,7 @@ class TaggedParser(BuiltinParser):
         """Pass the buffer to `out`, holding back the start of any of `tags` still arriving
         (and, with `rstrip`, the whitespace a tag would drop)."""
         buf = self.buffer
-        keep = len(buf) - max(overlap(buf, tag) for tag in tags)
-        if rstrip:
-            keep -= len(buf[:keep]) - len(buf[:keep].rstrip())
+        keep = len(buf) - (held_back(buf, *tags) if rstrip else max(overlap(buf, t) for t in tags))
         self.buffer = buf[keep:]
         if keep:
             out.append(buf[:keep])

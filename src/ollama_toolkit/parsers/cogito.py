@@ -20,6 +20,8 @@ from ollama_toolkit.parsers.deepseek3 import (
     OUTPUT_END,
     SEP,
     THINK_CLOSE,
+    DeepSeek3Parser,
+    step_block,
 )
 
 OUTPUTS_BEGIN = "<｜tool▁outputs▁begin｜>"
@@ -50,18 +52,7 @@ def parse_call(text: str) -> ToolCall | None:
 class CogitoParser(TaggedParser):
     has_tool_support = True
     has_thinking_support = True
-    preserved_tokens = (
-        THINK_CLOSE,
-        CALLS_BEGIN,
-        CALLS_END,
-        CALL_BEGIN,
-        CALL_END,
-        SEP,
-        OUTPUT_BEGIN,
-        OUTPUT_END,
-        OUTPUTS_BEGIN,
-        OUTPUTS_END,
-    )
+    preserved_tokens = (*DeepSeek3Parser.preserved_tokens, OUTPUTS_BEGIN, OUTPUTS_END)
 
     def _begin(self, last_message: dict[str, Any] | None, think: bool | str | None) -> None:
         thinks = think and not self.tools and not continues_answer(last_message)
@@ -85,26 +76,6 @@ class CogitoParser(TaggedParser):
                 return True
             self._pass_until((CALLS_BEGIN, OUTPUTS_BEGIN), content)
             return False
-        begin, end, close = (
-            (CALL_BEGIN, CALL_END, CALLS_END)
-            if self.state == "calls"
-            else (OUTPUT_BEGIN, OUTPUT_END, OUTPUTS_END)
-        )
-        # An item after the block's end belongs to a later block.
-        at, after = buf.find(begin), buf.find(close)
-        if at != -1 and (after == -1 or at < after):
-            start = at + len(begin)
-            stop = buf.find(end, start)
-            if stop != -1:
-                call = parse_call(buf[start:stop]) if self.state == "calls" else None
-                if call is not None or self.state == "outputs":
-                    if call is not None:
-                        calls.append(call)
-                    self.buffer, self.strip = buf[stop + len(end) :], True
-                    return True
-        at = buf.find(close)
-        if at != -1:
-            self.buffer = buf[at + len(close) :]
-            self.state, self.strip = "content", True
-            return True
-        return False
+        if self.state == "calls":
+            return step_block(self, (CALL_BEGIN, CALL_END), CALLS_END, parse_call, calls)
+        return step_block(self, (OUTPUT_BEGIN, OUTPUT_END), OUTPUTS_END, None, calls)

@@ -7,6 +7,7 @@ lets one split in content through as text)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
@@ -34,6 +35,37 @@ def parse_call(text: str) -> ToolCall | None:
     if not isinstance(arguments, dict):
         return None
     return ToolCall(function=ToolCallFunction(name=name.strip(), arguments=arguments))
+
+
+def step_block(
+    parser: TaggedParser,
+    item: tuple[str, str],
+    close: str,
+    read: Callable[[str], ToolCall | None] | None,
+    calls: list[ToolCall],
+) -> bool:
+    """In a block of `item` (its begin and end tags) up to `close`: take the next whole item,
+    a call when `read` reads one (an item it cannot read is left, up to `close`), or, without
+    `read`, whatever it holds, dropped; at `close`, back to content. An item after the block's
+    end belongs to a later block."""
+    buf = parser.buffer
+    begin, end = item
+    at, after = buf.find(begin), buf.find(close)
+    if at != -1 and (after == -1 or at < after):
+        start = at + len(begin)
+        stop = buf.find(end, start)
+        if stop != -1:
+            call = read(buf[start:stop]) if read is not None else None
+            if call is not None or read is None:
+                if call is not None:
+                    calls.append(call)
+                parser.buffer, parser.strip = buf[stop + len(end) :], True
+                return True
+    if after != -1:
+        parser.buffer = buf[after + len(close) :]
+        parser.state, parser.strip = "content", True
+        return True
+    return False
 
 
 class DeepSeek3Parser(TaggedParser):
@@ -85,21 +117,5 @@ class DeepSeek3Parser(TaggedParser):
             self.buffer = buf[at + len(OUTPUT_END) :]
             self.state = "content"
             return True
-        # A call after the block's end belongs to a later block (Ollama reads it here, and
-        # drops the content between).
-        at, end = buf.find(CALL_BEGIN), buf.find(CALLS_END)
-        if at != -1 and (end == -1 or at < end):
-            start = at + len(CALL_BEGIN)
-            stop = buf.find(CALL_END, start)
-            if stop != -1:
-                call = parse_call(buf[start:stop])
-                if call is not None:
-                    calls.append(call)
-                    self.buffer, self.strip = buf[stop + len(CALL_END) :], True
-                    return True
-        at = buf.find(CALLS_END)
-        if at != -1:
-            self.buffer = buf[at + len(CALLS_END) :]
-            self.state, self.strip = "content", True
-            return True
-        return False
+        # (Ollama reads a call after the block's end here, and drops the content between.)
+        return step_block(self, (CALL_BEGIN, CALL_END), CALLS_END, parse_call, calls)

@@ -129,9 +129,6 @@ class GlimmerParser(BuiltinParser):
     has_thinking_support = True
     preserved_tokens = (START, MESSAGE, END_MESSAGE, END_TURN)
 
-    def __init__(self) -> None:
-        self.init(None, None, None)
-
     def init(
         self,
         tools: list[dict[str, Any]] | None,

@@ -11,29 +11,21 @@ from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
 from ollama_toolkit.parsers.builtin import Parsed, ParserError, overlap
-from ollama_toolkit.parsers.qwen3 import TOOL_CLOSE, Qwen3Parser
+from ollama_toolkit.parsers.qwen3 import TOOL_CLOSE, Qwen3Parser, Qwen3ThinkingParser
 from ollama_toolkit.parsers.qwen3coder import parse_value, property_types, tool_properties
 
 _KEY = re.compile(r"<arg_key>(.*?)</arg_key>", re.DOTALL)
 _VALUE = re.compile(r"<arg_value>(.*?)</arg_value>", re.DOTALL)
 
 
-class GLM47Parser(Qwen3Parser):
-    has_thinking_support = True
+class GLM47Parser(Qwen3ThinkingParser):
     preserved_tokens: tuple[str, ...] = (
-        "<think>",
-        "</think>",
-        "<tool_call>",
-        TOOL_CLOSE,
+        *Qwen3Parser.preserved_tokens,
         "<arg_key>",
         "</arg_key>",
         "<arg_value>",
         "</arg_value>",
     )
-
-    def __init__(self) -> None:
-        self.tools: list[dict[str, Any]] = []
-        super().__init__(thinking_support=True, default_thinking=True)
 
     def init(
         self,
@@ -42,7 +34,6 @@ class GLM47Parser(Qwen3Parser):
         think: bool | str | None,
     ) -> list[dict[str, Any]] | None:
         super().init(tools, last_message, think)
-        self.tools = list(tools or ())
         self.maybe_open = False
         if think is not None and not think:
             self.state = "looking"

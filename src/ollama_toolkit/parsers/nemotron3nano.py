@@ -11,21 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, overlap
+from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, continues_answer, held_back
+from ollama_toolkit.parsers.qwen3 import THINK_CLOSE, THINK_OPEN
 from ollama_toolkit.parsers.qwen3coder import TOOL_CLOSE, TOOL_OPEN, Qwen3CoderParser
-from ollama_toolkit.parsers.qwen3coder import trailing_whitespace as trailing_ws
-
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
 
 
 class Nemotron3NanoParser(BuiltinParser):
     has_tool_support = True
     has_thinking_support = True
     preserved_tokens = (THINK_OPEN, THINK_CLOSE, TOOL_OPEN, TOOL_CLOSE)
-
-    def __init__(self) -> None:
-        self.init(None, None, None)
 
     def init(
         self,
@@ -42,9 +36,7 @@ class Nemotron3NanoParser(BuiltinParser):
         self.maybe_open = True
         # Whitespace after `<think>` is dropped.
         self.skip_leading = False
-        answering = bool((last_message or {}).get("content"))
-        prefill = last_message is not None and last_message.get("role") == "assistant"
-        if not (think is None or bool(think)) or (prefill and answering):
+        if not (think is None or bool(think)) or continues_answer(last_message):
             self.state, self.maybe_open = "content", False
         return tools
 
@@ -82,8 +74,7 @@ class Nemotron3NanoParser(BuiltinParser):
             thinking, rest = buf[:tool_at].rstrip(), buf[tool_at:]
         else:
             # Held back: the start of either tag, and the whitespace before it.
-            keep = max(overlap(buf, THINK_CLOSE), overlap(buf, TOOL_OPEN))
-            keep += trailing_ws(buf[: len(buf) - keep])
+            keep = held_back(buf, THINK_CLOSE, TOOL_OPEN)
             self.buffer = buf[len(buf) - keep :]
             return "", buf[: len(buf) - keep], []
         self.buffer = ""

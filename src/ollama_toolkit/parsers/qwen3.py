@@ -11,20 +11,12 @@ import json
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
-from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, ParserError, overlap
+from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, ParserError, held_back
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 TOOL_OPEN = "<tool_call>"
 TOOL_CLOSE = "</tool_call>"
-
-
-def _held(text: str, *tags: str) -> int:
-    """How much of the end of `text` to hold back: the start of a tag, and the whitespace
-    before it."""
-    partial = max((overlap(text, tag) for tag in tags), default=0)
-    before = text[: len(text) - partial]
-    return partial + len(before) - len(before.rstrip())
 
 
 class Qwen3Parser(BuiltinParser):
@@ -46,6 +38,7 @@ class Qwen3Parser(BuiltinParser):
         last_message: dict[str, Any] | None,
         think: bool | str | None,
     ) -> list[dict[str, Any]] | None:
+        self.tools: list[dict[str, Any]] = list(tools or ())
         self.buffer = ""
         self.index = 0
         # "thinking", "content", "tool", "looking" (for a `<think>` that may open the output),
@@ -149,19 +142,9 @@ class Qwen3Parser(BuiltinParser):
             self.state = "content" if after else "eat:content"
             return (kind, before, True) if before else ("", "", True)
         tags = (THINK_CLOSE, TOOL_OPEN) if kind == "thinking" else (TOOL_OPEN,)
-        keep = len(buf) - _held(buf, *tags)
+        keep = len(buf) - held_back(buf, *tags)
         self.buffer = buf[keep:]
         return (kind, buf[:keep], False) if keep else ("", "", False)
-
-
-def continues_prefill(last_message: dict[str, Any] | None) -> bool:
-    """Whether the output continues an assistant message that already has content (so it is
-    content, whatever the prompt opened)."""
-    return (
-        last_message is not None
-        and last_message.get("role") == "assistant"
-        and bool(last_message.get("content"))
-    )
 
 
 def parse_tool_call(raw: str) -> ToolCall:

@@ -16,29 +16,17 @@ from __future__ import annotations
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall
-from ollama_toolkit.parsers.qwen3 import Qwen3Parser, continues_prefill
+from ollama_toolkit.parsers.builtin import continues_answer
+from ollama_toolkit.parsers.qwen3 import Qwen3ThinkingParser
 from ollama_toolkit.parsers.qwen3coder import parse_tool_call
 from ollama_toolkit.renderers.base import think_enabled
 
 
-class Qwen35Parser(Qwen3Parser):
-    def __init__(self) -> None:
-        self.tools: list[dict[str, Any]] = []
-        super().__init__(thinking_support=True, default_thinking=True)
-
-    def init(
-        self,
-        tools: list[dict[str, Any]] | None,
-        last_message: dict[str, Any] | None,
-        think: bool | str | None,
-    ) -> list[dict[str, Any]] | None:
-        self.tools = list(tools or ())
-        return super().init(tools, last_message, think)
-
+class Qwen35Parser(Qwen3ThinkingParser):
     def starts_thinking(
         self, last_message: dict[str, Any] | None, think: bool | str | None
     ) -> bool:
-        return (think is None or think_enabled(think)) and not continues_prefill(last_message)
+        return (think is None or think_enabled(think)) and not continues_answer(last_message)
 
     def tool_call(self, raw: str) -> ToolCall:
         return parse_tool_call(raw, self.tools)

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
-from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, ParserError, overlap
+from ollama_toolkit.parsers.builtin import BuiltinParser, Parsed, ParserError, held_back
 
 TOOL_OPEN = "<tool_call>"
 TOOL_CLOSE = "</tool_call>"
@@ -23,11 +23,6 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _FLOAT_WORDS = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan"}
 _INT64 = (-(1 << 63), (1 << 63) - 1)
-
-
-def trailing_whitespace(text: str) -> int:
-    """The number of whitespace characters `text` ends with."""
-    return len(text) - len(text.rstrip())
 
 
 class Qwen3CoderParser(BuiltinParser):
@@ -80,9 +75,7 @@ class Qwen3CoderParser(BuiltinParser):
                 self.buffer = buf[at + len(TOOL_OPEN) :]
                 self.in_call = True
                 continue
-            held = overlap(buf, TOOL_OPEN)
-            keep = len(buf) - held
-            keep -= trailing_whitespace(buf[:keep])
+            keep = len(buf) - held_back(buf, TOOL_OPEN)
             if keep:
                 events.append(("content", buf[:keep]))
             self.buffer = buf[keep:]

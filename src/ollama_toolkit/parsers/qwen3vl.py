@@ -13,14 +13,8 @@ import json
 from typing import Any
 
 from ollama_toolkit.api.types import ToolCall, ToolCallFunction
-from ollama_toolkit.parsers.builtin import ParserError
-from ollama_toolkit.parsers.qwen3 import (
-    THINK_CLOSE,
-    TOOL_CLOSE,
-    TOOL_OPEN,
-    Qwen3Parser,
-    continues_prefill,
-)
+from ollama_toolkit.parsers.builtin import ParserError, continues_answer
+from ollama_toolkit.parsers.qwen3 import THINK_CLOSE, TOOL_CLOSE, TOOL_OPEN, Qwen3Parser
 
 
 class Qwen3VLInstructParser(Qwen3Parser):
@@ -34,7 +28,7 @@ class Qwen3VLInstructParser(Qwen3Parser):
     def starts_thinking(
         self, last_message: dict[str, Any] | None, think: bool | str | None
     ) -> bool:
-        return self.has_thinking_support and not continues_prefill(last_message)
+        return self.has_thinking_support and not continues_answer(last_message)
 
     def tool_call(self, raw: str) -> ToolCall:
         return parse_json_tool_call(raw)

@@ -7,30 +7,23 @@ from __future__ import annotations
 
 from ollama_toolkit.renderers.base import (
     Messages,
-    Renderer,
     Think,
     Tools,
     go_arguments_json,
     go_json,
     go_tool,
 )
+from ollama_toolkit.renderers.deepseek3 import BOS, EOS, DeepSeekTokensRenderer
 
-BOS = "<｜begin▁of▁sentence｜>"
-EOS = "<｜end▁of▁sentence｜>"
 DEFAULT_SYSTEM = (
     "You are Cogito, an AI assistant created by Deep Cogito, which is an AI research lab "
     "based in San Francisco."
 )
 
 
-class CogitoRenderer(Renderer):
-    leading_bos = BOS
-
-    def __init__(self, thinking: bool = True) -> None:
-        self.thinking = thinking
-
+class CogitoRenderer(DeepSeekTokensRenderer):
     def render(self, messages: Messages, tools: Tools, think: Think) -> str:
-        thinking = self.thinking and bool(think)
+        thinking = self._thinks(think)
         system = ""
         rest = messages
         if messages and messages[0].get("role") == "system":

@@ -28,14 +28,22 @@ TOOLS_TAIL = (
 )
 
 
-class DeepSeek3Renderer(Renderer):
+class DeepSeekTokensRenderer(Renderer):
+    """A prompt in DeepSeek's special tokens, for a model that thinks when `thinking` says it
+    can and `think` asks it to."""
+
     leading_bos = BOS
 
     def __init__(self, thinking: bool = True) -> None:
         self.thinking = thinking
 
+    def _thinks(self, think: Think) -> bool:
+        return self.thinking and bool(think)
+
+
+class DeepSeek3Renderer(DeepSeekTokensRenderer):
     def render(self, messages: Messages, tools: Tools, think: Think) -> str:
-        thinking = self.thinking and bool(think)
+        thinking = self._thinks(think)
         system = "\n\n".join(m.get("content") or "" for m in messages if m.get("role") == "system")
         out = [BOS, system]
         if tools:

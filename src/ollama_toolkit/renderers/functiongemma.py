@@ -5,6 +5,7 @@ marks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ollama_toolkit.renderers.base import Messages, Renderer, Think, Tools, go_value
@@ -81,30 +82,44 @@ def declaration(tool: dict[str, Any]) -> str:
         f"<start_function_declaration>declaration:{function.get('name', '')}{{"
         f"description:<escape>{function.get('description') or ''}<escape>"
     ]
-    properties = params.get("properties")
-    kind = params.get("type") or ""
-    if properties is not None or kind:
-        parts = []
-        if properties:
-            props = []
-            for name in sorted(properties):
-                prop = properties[name] or {}
-                text = f"{name}:{{description:<escape>{prop.get('description') or ''}<escape>"
-                types = prop.get("type")
-                first = types if isinstance(types, str) else (types or [None])[0]
-                if first:
-                    text += f",type:<escape>{first.upper()}<escape>"
-                props.append(text + "}")
-            parts.append("properties:{" + ",".join(props) + "}")
-        if params.get("required"):
-            parts.append(
-                "required:[" + ",".join(f"<escape>{r}<escape>" for r in params["required"]) + "]"
-            )
-        if kind:
-            parts.append(f"type:<escape>{kind.upper()}<escape>")
-        out.append(",parameters:{" + ",".join(parts) + "}")
+    out.append(parameters_text(params, _properties, "<escape>"))
     out.append("}<end_function_declaration>")
     return "".join(out)
+
+
+def parameters_text(
+    params: dict[str, Any], properties_text: Callable[[dict[str, Any]], str], quote: str
+) -> str:
+    """A declaration's `,parameters:{properties:{…},required:[…],type:…}` (as much of it as
+    the schema has; "" when it has neither properties nor a type), strings between `quote`s
+    and the properties written by `properties_text`."""
+    properties = params.get("properties")
+    kind = params.get("type") or ""
+    if properties is None and not kind:
+        return ""
+    parts = []
+    if properties:
+        parts.append("properties:{" + properties_text(properties) + "}")
+    if params.get("required"):
+        parts.append(
+            "required:[" + ",".join(f"{quote}{r}{quote}" for r in params["required"]) + "]"
+        )
+    if kind:
+        parts.append(f"type:{quote}{kind.upper()}{quote}")
+    return ",parameters:{" + ",".join(parts) + "}"
+
+
+def _properties(properties: dict[str, Any]) -> str:
+    props = []
+    for name in sorted(properties):
+        prop = properties[name] or {}
+        text = f"{name}:{{description:<escape>{prop.get('description') or ''}<escape>"
+        types = prop.get("type")
+        first = types if isinstance(types, str) else (types or [None])[0]
+        if first:
+            text += f",type:<escape>{first.upper()}<escape>"
+        props.append(text + "}")
+    return ",".join(props)
 
 
 def call_text(call: dict[str, Any]) -> str:

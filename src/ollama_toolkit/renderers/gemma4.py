@@ -20,6 +20,7 @@ from ollama_toolkit.renderers.base import (
     go_value,
     think_enabled,
 )
+from ollama_toolkit.renderers.functiongemma import parameters_text
 
 Q = '<|"|>'  # Gemma 4's string delimiter
 CHANNEL_OPEN = "<|channel>"
@@ -211,17 +212,7 @@ def declaration(tool: dict[str, Any]) -> str:
         f"<|tool>declaration:{function.get('name') or ''}{{"
         f"description:{Q}{function.get('description') or ''}{Q}"
     ]
-    properties = params.get("properties")
-    kind = params.get("type") or ""
-    if properties is not None or kind:
-        parts = []
-        if properties:
-            parts.append("properties:{" + _properties(_typed_properties(properties)) + "}")
-        if params.get("required"):
-            parts.append(_required(params["required"]))
-        if kind:
-            parts.append(f"type:{Q}{kind.upper()}{Q}")
-        out.append(",parameters:{" + ",".join(parts) + "}")
+    out.append(parameters_text(params, lambda p: _properties(_typed_properties(p)), Q))
     out.append("}<tool|>")
     return "".join(out)
 

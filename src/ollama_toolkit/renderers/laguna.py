@@ -75,6 +75,27 @@ def split_thinking(content: str, reasoning: str) -> tuple[str, str]:
     return parts[-1].lstrip("\n"), reasoning
 
 
+# The tags of the turns written as they are.
+TURN_TAGS = {"user": "user", "tool": "tool_response", "system": "system"}
+
+
+def turn_text(role: str, content: str, sep: str) -> str:
+    """A user, tool or system turn, its content between `sep`s inside the role's tags."""
+    tag = TURN_TAGS[role]
+    return f"<{tag}>{sep}{content}{sep}</{tag}>\n"
+
+
+def call_text(call: dict[str, Any], sep: str) -> str:
+    """A tool call, `sep` after its name and after each key and value."""
+    function = call.get("function") or {}
+    out = [f"<tool_call>{function.get('name') or ''}{sep}"]
+    for name, value in (function.get("arguments") or {}).items():
+        out.append(f"<arg_key>{name}</arg_key>{sep}")
+        out.append(f"<arg_value>{format_argument(value)}</arg_value>{sep}")
+    out.append(f"</tool_call>{sep}")
+    return "".join(out)
+
+
 class LagunaRenderer(Renderer):
     leading_bos = BOS
 
@@ -101,9 +122,7 @@ class LagunaRenderer(Renderer):
                 continue
             role = message.get("role")
             content = message.get("content") or ""
-            if role == "user":
-                out.append(f"<user>\n{content}\n</user>\n")
-            elif role == "assistant":
+            if role == "assistant":
                 calls = message.get("tool_calls") or []
                 content, reasoning = split_thinking(content, message.get("thinking") or "")
                 prefill = i == len(messages) - 1 and bool(
@@ -117,19 +136,11 @@ class LagunaRenderer(Renderer):
                     out.append("</think>\n")
                 if content.strip():
                     out.append(content.strip() + "\n")
-                for call in calls:
-                    function = call.get("function") or {}
-                    out.append(f"<tool_call>{function.get('name') or ''}\n")
-                    for name, value in (function.get("arguments") or {}).items():
-                        out.append(f"<arg_key>{name}</arg_key>\n")
-                        out.append(f"<arg_value>{format_argument(value)}</arg_value>\n")
-                    out.append("</tool_call>\n")
+                out.extend(call_text(call, "\n") for call in calls)
                 if not prefill:
                     out.append("</assistant>\n")
-            elif role == "tool":
-                out.append(f"<tool_response>\n{content}\n</tool_response>\n")
-            elif role == "system":
-                out.append(f"<system>\n{content}\n</system>\n")
+            elif role in TURN_TAGS:
+                out.append(turn_text(role, content, "\n"))
 
         # A last assistant turn is continued in place; otherwise a fresh one is opened.
         if not messages or messages[-1].get("role") != "assistant":
@@ -160,27 +171,17 @@ class LagunaV8Renderer(Renderer):
                 continue
             role = message.get("role")
             content = message.get("content") or ""
-            if role == "user":
-                out.append(f"<user>{content}</user>\n")
-            elif role == "assistant":
+            if role == "assistant":
                 out.append("<assistant>")
                 if thinking:
                     out.append(THINK_OPEN + (message.get("thinking") or "") + THINK_CLOSE)
                 else:
                     out.append(THINK_CLOSE)
                 out.append(content)
-                for call in message.get("tool_calls") or []:
-                    function = call.get("function") or {}
-                    out.append("<tool_call>" + (function.get("name") or ""))
-                    for name, value in (function.get("arguments") or {}).items():
-                        out.append(f"<arg_key>{name}</arg_key>")
-                        out.append(f"<arg_value>{format_argument(value)}</arg_value>")
-                    out.append("</tool_call>")
+                out.extend(call_text(call, "") for call in message.get("tool_calls") or [])
                 out.append("</assistant>\n")
-            elif role == "tool":
-                out.append(f"<tool_response>{content}</tool_response>\n")
-            elif role == "system":
-                out.append(f"<system>{content}</system>\n")
+            elif role in TURN_TAGS:
+                out.append(turn_text(role, content, ""))
 
         out.append("<assistant>" + (THINK_OPEN if thinking else THINK_CLOSE))
         return "".join(out)

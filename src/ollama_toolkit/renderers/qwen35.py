@@ -25,9 +25,12 @@ from ollama_toolkit.renderers.qwen3coder import TOOL_INSTRUCTIONS, format_argume
 from ollama_toolkit.renderers.qwen3vl import (
     IM_END,
     IM_START,
+    generation_prompt,
     is_tool_response,
+    last_query_index,
     message_content,
     tool_line,
+    tool_turn,
 )
 
 THINK_OPEN = "<think>"
@@ -165,14 +168,7 @@ class Qwen35Renderer(Renderer):
         elif reasoning:
             out.append(f"{IM_START}system\n{reasoning}{IM_END}\n")
 
-        # The last user message that is a query, not tool results: thinking is written back
-        # for the assistant turns after it.
-        last_query = len(messages) - 1
-        for i in range(len(messages) - 1, -1, -1):
-            m = messages[i]
-            if m.get("role") == "user" and not is_tool_response(self._content(m)[0].strip()):
-                last_query = i
-                break
+        last_query = last_query_index(messages, self.use_img_tags, strip=True)
 
         offset = 0
         for i, m in enumerate(messages):
@@ -204,20 +200,12 @@ class Qwen35Renderer(Renderer):
                 if not prefill:
                     out.append(f"{IM_END}\n")
             elif role == "tool":
-                if i == 0 or messages[i - 1].get("role") != "tool":
-                    out.append(f"{IM_START}user")
-                out.append(f"\n<tool_response>\n{content}\n</tool_response>")
-                if last or messages[i + 1].get("role") != "tool":
-                    out.append(f"{IM_END}\n")
+                out.append(tool_turn(messages, i, content))
             elif self.qwen38 and role != "system":
                 # Other roles: Qwen3.8 writes them as they are, Qwen3.5 leaves them out.
                 out.append(f"{IM_START}{role}\n{content}{IM_END}\n")
             if last and not prefill:
-                out.append(f"{IM_START}assistant\n")
-                if thinking:
-                    out.append("<think>\n")
-                elif self.emit_empty_think_on_no_think:
-                    out.append("<think>\n\n</think>\n\n")
+                out.append(generation_prompt(thinking, self.emit_empty_think_on_no_think))
         return "".join(out)
 
 

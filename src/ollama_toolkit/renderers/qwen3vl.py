@@ -52,6 +52,40 @@ def is_tool_response(content: str) -> bool:
     return content.startswith(TOOL_RESPONSE_OPEN) and content.endswith(TOOL_RESPONSE_CLOSE)
 
 
+def last_query_index(messages: Messages, use_img_tags: bool, strip: bool = False) -> int:
+    """The last user message that is a query, not tool results (its content, with `strip`
+    stripped, tells); the last message when there is none. Thinking is written back only for
+    the assistant turns after it."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m.get("role") == "user":
+            content, _ = message_content(m, 0, use_img_tags)
+            if not is_tool_response(content.strip() if strip else content):
+                return i
+    return len(messages) - 1
+
+
+def tool_turn(messages: Messages, i: int, content: str) -> str:
+    """Tool message `i` as a `<tool_response>`: a run of tool messages is one user turn."""
+    out = []
+    if i == 0 or messages[i - 1].get("role") != "tool":
+        out.append(f"{IM_START}user")
+    out.append(f"\n{TOOL_RESPONSE_OPEN}\n{content}\n{TOOL_RESPONSE_CLOSE}")
+    if i == len(messages) - 1 or messages[i + 1].get("role") != "tool":
+        out.append(f"{IM_END}\n")
+    return "".join(out)
+
+
+def generation_prompt(thinking: bool, emit_empty_think_on_no_think: bool) -> str:
+    """The assistant turn opened for the answer: `<think>` opened when thinking, or an empty
+    think block with `emit_empty_think_on_no_think`."""
+    if thinking:
+        return f"{IM_START}assistant\n<think>\n"
+    if emit_empty_think_on_no_think:
+        return f"{IM_START}assistant\n<think>\n\n</think>\n\n"
+    return f"{IM_START}assistant\n"
+
+
 def tool_line(tool: dict[str, Any]) -> str:
     """A tool as one line of JSON, as Ollama's `marshalWithSpaces` writes it."""
     return go_json(go_tool(tool), spaced=True)
@@ -83,16 +117,7 @@ class Qwen3VLRenderer(Renderer):
         elif first_system:
             out.append(f"{IM_START}system\n{messages[0].get('content') or ''}{IM_END}\n")
 
-        # The last user message that is a query, not tool results: thinking is written back
-        # only for the assistant turns after it.
-        last_query = len(messages) - 1
-        for i in range(len(messages) - 1, -1, -1):
-            m = messages[i]
-            if m.get("role") == "user":
-                content, _ = message_content(m, 0, self.use_img_tags)
-                if not is_tool_response(content):
-                    last_query = i
-                    break
+        last_query = last_query_index(messages, self.use_img_tags)
 
         offset = 0
         for i, m in enumerate(messages):
@@ -122,17 +147,9 @@ class Qwen3VLRenderer(Renderer):
                 if not prefill:
                     out.append(f"{IM_END}\n")
             elif role == "tool":
-                if i == 0 or messages[i - 1].get("role") != "tool":
-                    out.append(f"{IM_START}user")
-                out.append(f"\n{TOOL_RESPONSE_OPEN}\n{content}\n{TOOL_RESPONSE_CLOSE}")
-                if last or messages[i + 1].get("role") != "tool":
-                    out.append(f"{IM_END}\n")
+                out.append(tool_turn(messages, i, content))
             if last and not prefill:
-                out.append(f"{IM_START}assistant\n")
-                if thinking:
-                    out.append("<think>\n")
-                elif self.emit_empty_think_on_no_think:
-                    out.append("<think>\n\n</think>\n\n")
+                out.append(generation_prompt(thinking, self.emit_empty_think_on_no_think))
         return "".join(out)
 
 
