@@ -36,13 +36,21 @@ SYSTEM = " ".join(
 
 
 def start_ray_server(models: Path, log_path: Path, *flags: str) -> ServerProcess:
-    return launch(
-        ["-m", "ollama_toolkit", "serve", "--ray", *flags],
+    """`serve --ray` with 2 replicas, once the ingress knows of both (Serve tells its handles
+    of new replicas a moment after the application is up)."""
+    server = launch(
+        ["-m", "ollama_toolkit", "serve", "--ray", "--replicas", "2", *flags],
         models,
         log_path,
         {"OLLAMA_NUM_PARALLEL": "2", "RAY_USAGE_STATS_ENABLED": "0"},
         RAY_START_TIMEOUT_S,
     )
+    wait_until(
+        lambda: len(replicas_alive(server.url)) == 2,
+        lambda: f"the ingress does not reach 2 replicas: {replicas_alive(server.url)}",
+        timeout_s=RAY_START_TIMEOUT_S,
+    )
+    return server
 
 
 def stop(server: ServerProcess) -> None:
@@ -62,9 +70,7 @@ def cluster(
 ) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("ray")
     models = copy_store(seeded_store, root / "models")
-    server = start_ray_server(
-        models, root / "serve.log", "--replicas", "2", "--threads-per-replica", "1"
-    )
+    server = start_ray_server(models, root / "serve.log", "--threads-per-replica", "1")
     yield server
     stop(server)
 
@@ -179,11 +185,19 @@ def test_official_clients_work_through_the_ingress(cluster: ServerProcess):
 def affinity_run(url: str, tag: str) -> tuple[list[str], dict[str, float]]:
     """Load the chat model on every replica, then 1 + 4 pairs of requests sharing SYSTEM (each
     pair at once): the replicas that served them, and each replica's cached prompt tokens."""
-    r = httpx.post(f"{url}/api/chat", json={"model": CHAT_MODEL, "messages": []}, timeout=120)
-    assert r.status_code == 200, r.text
+
+    def loaded_on_both() -> bool:
+        # A load request reaches the replicas the ingress knows of: just after the start, Serve
+        # may not have told it of the second one yet, so it is sent again until both have it.
+        load = {"model": CHAT_MODEL, "messages": []}
+        r = httpx.post(f"{url}/api/chat", json=load, timeout=120)
+        assert r.status_code == 200, r.text
+        return len({m["replica"] for m in httpx.get(f"{url}/api/ps").json()["models"]}) == 2
+
     wait_until(
-        lambda: len({m["replica"] for m in httpx.get(f"{url}/api/ps").json()["models"]}) == 2,
-        "the chat model is loaded on both replicas",
+        loaded_on_both,
+        lambda: f"the chat model is not loaded on both replicas: {httpx.get(f'{url}/api/ps').text}",
+        timeout_s=120,
     )
     time.sleep(1)  # replicas report the models they hold every 0.1 s; the router hears of it
     before = replica_metrics(url, "ollama_prompt_cached_tokens")
@@ -242,8 +256,6 @@ def test_control_ray_default_router_spreads_a_shared_prompt(
     server = start_ray_server(
         models,
         tmp_path / "serve.log",
-        "--replicas",
-        "2",
         "--threads-per-replica",
         "1",
         "--router",
