@@ -5,11 +5,18 @@ bench/.build/ (git-ignored) and its vendored llama.cpp is built with cmake in Re
 way pip builds the bindings (GGML_NATIVE left at its default, so the same instruction sets).
 The build is cached: nothing runs when the binaries exist, and only the missing ones are built
 when some are (a target added later builds in minutes, next to the ones already there).
+
+`CMAKE_ARGS`, the variable pip reads when it builds llama-cpp-python (`-DGGML_CUDA=on` for
+NVIDIA GPUs), is passed to cmake here too, so the tools use the same backend as the bindings;
+each distinct value builds into a directory of its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -22,7 +29,18 @@ BUILD_DIR = Path(__file__).resolve().parent / ".build"
 TARGETS = ("llama-bench", "llama-batched-bench", "llama-server", "llama-mtmd-cli")
 _SDIST_NAME = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}"
 _SOURCE = BUILD_DIR / _SDIST_NAME / "vendor" / "llama.cpp"
-_CMAKE_BUILD = BUILD_DIR / "llama.cpp-build"
+# pip's variable for the bindings' build: the tools are built with the same switches.
+CMAKE_ARGS = shlex.split(os.environ.get("CMAKE_ARGS", ""))
+
+
+def _build_dir_name(cmake_args: list[str]) -> str:
+    """The default build's folder, `llama.cpp-build`, or another for each CMAKE_ARGS."""
+    if not cmake_args:
+        return "llama.cpp-build"
+    return "llama.cpp-build-" + hashlib.sha256(" ".join(cmake_args).encode()).hexdigest()[:8]
+
+
+_CMAKE_BUILD = BUILD_DIR / _build_dir_name(CMAKE_ARGS)
 BIN_DIR = _CMAKE_BUILD / "bin"
 
 
@@ -94,6 +112,7 @@ def ensure_built(jobs: int = 2) -> float | None:
         # prebuilt UI would need the network.
         "-DLLAMA_BUILD_UI=OFF",
         "-DLLAMA_USE_PREBUILT_UI=OFF",
+        *CMAKE_ARGS,
     ]
     _run(configure, log)
     _run(

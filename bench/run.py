@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
+import httpx
+
 from bench import baselines, kv_cache, servers, speculative, vision
 from bench.baselines import LlamaBench
 from bench.build import BUILD_DIR, LLAMA_CPP_PYTHON_VERSION, ensure_built
@@ -83,6 +85,7 @@ class Run:
         self.failed: list[str] = []
         self.busy: dict[str, float] = {}  # figure → CPUs other processes used meanwhile
         self.llama_cpp = "(build unknown)"  # llama.cpp's build, as llama-bench reports it
+        self.offload = ""  # what our server's /api/ps said of its model, loaded and idle
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -209,6 +212,7 @@ def our_server(
 ) -> None:
     with run.step("our server: start"), servers.ours(models, threads, CLIENTS) as srv:
         run.memory("mem_ours", warm_up(srv, pf.make(SHORT_TOKENS), openai=False))
+        run.offload = offload(srv)
         single_stream(run, srv, pf, gguf, threads, plan)
         cached_prefix(run, srv, pf, plan)
         with run.step("our server: format"):
@@ -494,7 +498,16 @@ def speculative_decoding(run: Run, gguf: Path, models: Path, threads: int, plan:
                 run.load(key, runs)
 
 
-def gpu_line() -> str:
+def offload(srv: servers.Server) -> str:
+    """Our server's `/api/ps`: how much of each loaded model is on a GPU."""
+    models = httpx.get(srv.base_url + "/api/ps", timeout=10).json()["models"]
+    return "; ".join(
+        f"{m['name']}: size_vram {m['size_vram'] / MIB:.0f} MiB of size {m['size'] / MIB:.0f} MiB"
+        for m in models
+    )
+
+
+def gpu_line(offloaded: str) -> str:
     """Whether the rows ran on a GPU, and if not, why: llama-cpp-python's build decides."""
     import llama_cpp
 
@@ -512,7 +525,31 @@ def gpu_line() -> str:
     return (
         f"GPU rows: every row above ran on {names}: our server offloads the layers that fit"
         " (num_gpu -1), llama.cpp's tools at their defaults (all layers)"
+        + (f"; our /api/ps: {offloaded}" if offloaded else "")
     )
+
+
+def workloads(
+    run: Run, only: str | None, gguf: Path, models: Path, threads: int, plan: Plan
+) -> None:
+    """The workloads `--only` picks; without it, all but Ray's."""
+    if only == "vision":
+        image_prefill(run, gguf, models, threads, plan)
+        run.llama_cpp = vision.mtmd_build()
+    elif only == "kv-cache":
+        kv_cache_settings(run, gguf, models, threads, plan)
+        run.llama_cpp = vision.mtmd_build()  # the vendored llama.cpp's build, as the tools name it
+    elif only == "speculative":
+        speculative_decoding(run, gguf, models, threads, plan)
+        run.llama_cpp = vision.mtmd_build()
+    elif only == "memory":
+        memory_and_prefix_cache(run, gguf, models, threads, plan)
+        run.llama_cpp = vision.mtmd_build()
+    else:
+        text_workloads(run, gguf, models, threads, plan)
+        image_prefill(run, gguf, models, threads, plan)
+        speculative_decoding(run, gguf, models, threads, plan)
+        kv_cache_settings(run, gguf, models, threads, plan)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -544,23 +581,10 @@ def main(argv: list[str] | None = None) -> int:
     gguf, models = bundled_gguf()
     run = Run()
     other = OtherLoad()
-    if args.only == "vision":
-        image_prefill(run, gguf, models, args.threads, plan)
-        run.llama_cpp = vision.mtmd_build()
-    elif args.only == "kv-cache":
-        kv_cache_settings(run, gguf, models, args.threads, plan)
-        run.llama_cpp = vision.mtmd_build()  # the vendored llama.cpp's build, as the tools name it
-    elif args.only == "speculative":
-        speculative_decoding(run, gguf, models, args.threads, plan)
-        run.llama_cpp = vision.mtmd_build()
-    elif args.only == "memory":
-        memory_and_prefix_cache(run, gguf, models, args.threads, plan)
-        run.llama_cpp = vision.mtmd_build()
-    else:
-        text_workloads(run, gguf, models, args.threads, plan)
-        image_prefill(run, gguf, models, args.threads, plan)
-        speculative_decoding(run, gguf, models, args.threads, plan)
-        kv_cache_settings(run, gguf, models, args.threads, plan)
+    try:
+        workloads(run, args.only, gguf, models, args.threads, plan)
+    except KeyboardInterrupt:  # Ctrl-C, or `timeout -s INT`: the figures so far are shown
+        run.failed.append("interrupted")
 
     busy = other.cpus()
     if busy > BUSY_WARNING:
@@ -582,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": [r for r in ROWS if r.ours in MEMORY_FIGURES and r.baseline in MEMORY_FIGURES],
     }.get(args.only or "", ROWS + speculative.ROWS + kv_cache.ROWS)
     show(run.figures, run.notes, run.busy, title, caption, rows)
-    print(gpu_line())
+    print(gpu_line(run.offload))
     if run.failed:
         print("failed steps: " + ", ".join(run.failed), file=sys.stderr)
     return 1 if run.failed else 0

@@ -159,6 +159,9 @@ def ensure_llama_cpp_python_server() -> None:
 def llama_cpp_python(gguf: Path, threads: int) -> AbstractContextManager[Server]:
     port = free_port()
     flags = {"--model": gguf, "--host": "127.0.0.1", "--port": port, "--n_ctx": NUM_CTX}
+    # Its default keeps every layer on the CPU; -1 offloads them all where the build has a GPU
+    # (as llama.cpp's tools and our server do by default) and changes nothing where it has none.
+    flags["--n_gpu_layers"] = -1
     threading = {"--n_threads": threads, "--n_threads_batch": threads}
     cmd = [sys.executable, "-c", _LLAMA_CPP_PYTHON_SERVER, *pairs({**flags, **threading})]
     return _running("llama-cpp-python", cmd, port, "/v1/models")

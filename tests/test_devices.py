@@ -3,6 +3,12 @@ layers, as Ollama means it. On a CPU-only build nothing is offloaded."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import llama_cpp
 import ollama
 import pytest
@@ -27,6 +33,20 @@ def test_the_device_list_is_llama_cpps_own():
     assert bool(devices) == bool(llama_cpp.llama_supports_gpu_offload())
     for i, device in enumerate(devices):
         assert device.index == i and device.name and 0 < device.free <= device.total
+
+
+def test_the_devices_are_read_from_the_library_the_bindings_loaded(tmp_path):
+    """With LLAMA_CPP_LIB_PATH (a llama.cpp built apart, a GPU build say), the bindings load
+    libllama from that folder, and the devices are read from its libggml, not the wheel's."""
+    built_apart = shutil.copytree(
+        Path(llama_cpp.__file__).parent / "lib", tmp_path / "lib", symlinks=True
+    )
+    code = "from ollama_toolkit.engine.devices import ggml_library; print(ggml_library()._name)"
+    env = {**os.environ, "LLAMA_CPP_LIB_PATH": str(built_apart)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == str(built_apart / "libggml.so")
 
 
 @pytest.mark.parametrize(

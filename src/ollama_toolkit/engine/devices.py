@@ -52,9 +52,10 @@ def ggml_library() -> ctypes.CDLL | None:
 
 
 def _typed_ggml() -> ctypes.CDLL | None:
-    import llama_cpp
+    import llama_cpp.llama_cpp as bindings
 
-    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    # Where the bindings loaded libllama from: their `lib/`, or LLAMA_CPP_LIB_PATH's folder.
+    lib_dir = Path(getattr(bindings, "_base_path", Path(bindings.__file__).parent / "lib"))
     for name in ("libggml.so", "libggml.dylib", "ggml.dll"):
         if (lib_dir / name).exists():
             lib = ctypes.CDLL(str(lib_dir / name))
