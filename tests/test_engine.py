@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import ctypes
+import logging
 from pathlib import Path
 
+import llama_cpp as lc
 import pytest
 
 from decoder_events import Collector
 from greedy import assert_same_up_to_a_tie
 from ollama_toolkit.api.options import Options, RunnerOptions
 from ollama_toolkit.engine.decoder import Decoder, GenerationRequest
-from ollama_toolkit.engine.llama import ContextConfig, LlamaContext
+from ollama_toolkit.engine.llama import (
+    ContextConfig,
+    LlamaContext,
+    listening,
+    llama_log,
+)
 from ollama_toolkit.engine.runner import DoneEvent, TokenEvent
 from ollama_toolkit.engine.sampling import Sampler
 from ollama_toolkit.store.bundled import BUNDLED_MODEL
@@ -220,3 +228,27 @@ def test_logits_of_a_token_without_output_is_an_error(runner):
             ctx.logits(0)
     finally:
         ctx.close()
+
+
+def _llama_cpps_logger() -> int | None:
+    callback, user_data = lc.llama_log_callback(), ctypes.c_void_p()
+    lc.llama_log_get(ctypes.byref(callback), ctypes.byref(user_data))
+    return ctypes.cast(callback, ctypes.c_void_p).value
+
+
+def test_llama_cpps_lines_reach_python_only_while_they_are_read(runner):
+    """A Python logger takes the GIL for every line, and a CUDA build logs one in each decode:
+    between loads llama.cpp logs into a C function, ours only while a thread reads its lines
+    (a model loading, a context made) — and generation goes on meanwhile."""
+    ours = ctypes.cast(llama_log, ctypes.c_void_p).value
+    assert not logging.getLogger("ollama_toolkit.engine.llama").isEnabledFor(logging.DEBUG)
+    assert _llama_cpps_logger() not in (None, ours)
+    with listening() as heard:
+        assert _llama_cpps_logger() == ours
+        params = lc.llama_model_default_params()
+        params.vocab_only = True
+        vocab = lc.llama_model_load_from_file(str(runner.model.path).encode(), params)
+        assert vocab and any(b"vocab" in line for line in heard)
+        lc.llama_model_free(vocab)
+        assert run_alone(runner, "The history of Rome begins")[2].eval_count == 16
+    assert _llama_cpps_logger() not in (None, ours)

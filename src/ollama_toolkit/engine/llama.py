@@ -6,10 +6,12 @@ detokenizing read the vocab only and are safe from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,7 @@ MIB = 1024 * 1024
 # llama.cpp's lines while a thread loads a model or makes a context, kept for that thread (see
 # _buffer_bytes).
 _heard = threading.local()
+_listeners = 0  # threads reading llama.cpp's lines now: its Python logger is installed meanwhile
 
 
 @lc.llama_log_callback
@@ -45,14 +48,59 @@ def llama_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
         log.debug("llama.cpp: %s", text.decode(errors="replace").rstrip())
 
 
+def _native_silence() -> object | None:
+    """A C function for llama.cpp's logger that ignores every line: libc's abs(), which reads
+    only its first argument (the level) and has no side effects, so the C calling conventions
+    let it stand for a `void (int, const char *, void *)`. None where libc cannot be read.
+
+    Why not the Python callback at all times: it takes the GIL for each line, and a CUDA build
+    logs one (at debug level) inside every llama_decode ("CUDA Graph id … reused"). On an H200
+    the decoding thread waited there for the GIL a quarter of its time, while the event loop
+    streamed the previous token (py-spy, bench/README.md)."""
+    try:
+        address = ctypes.cast(ctypes.CDLL(None).abs, ctypes.c_void_p).value
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows' CDLL takes no None
+        return None
+    return lc.llama_log_callback(address) if address else None
+
+
+_SILENCE = _native_silence()
+
+
+def _install_logger() -> None:
+    """llama.cpp's logger: ours while a thread listens (or at debug level), else silence."""
+    quiet = _listeners == 0 and not log.isEnabledFor(logging.DEBUG) and _SILENCE is not None
+    lc.llama_log_set(_SILENCE if quiet else llama_log, ctypes.c_void_p(0))
+
+
 def init_backend() -> None:
-    """Initialise llama.cpp once per process, with its log routed into ours."""
+    """Initialise llama.cpp once per process; its log reaches ours while a thread listens."""
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
-            lc.llama_log_set(llama_log, ctypes.c_void_p(0))
+            _install_logger()
             lc.llama_backend_init()
             _backend_ready = True
+
+
+@contextlib.contextmanager
+def listening() -> Iterator[list[bytes]]:
+    """llama.cpp's log lines on this thread while the block runs (a model's load, a context's
+    creation, a quantization: their buffer sizes, and their errors in our log)."""
+    global _listeners
+    init_backend()
+    heard: list[bytes] = []
+    with _backend_lock:
+        _listeners += 1
+        _install_logger()
+    outer, _heard.lines = getattr(_heard, "lines", None), heard
+    try:
+        yield heard
+    finally:
+        _heard.lines = outer
+        with _backend_lock:
+            _listeners -= 1
+            _install_logger()
 
 
 class LoadError(RuntimeError):
@@ -149,12 +197,8 @@ class LlamaModel:
         if use_mmap is not None:
             params.use_mmap = use_mmap
         self.path = path
-        heard: list[bytes] = []
-        _heard.lines = heard
-        try:
+        with listening() as heard:
             self.model = lc.llama_model_load_from_file(str(path).encode(), params)
-        finally:
-            _heard.lines = None
         self.gpu_bytes = _buffer_bytes(heard, _MODEL_BUFFER)[1]
         """Bytes of the weights on GPUs (the layers offloaded), as llama.cpp allocated them."""
         if not self.model:
@@ -323,12 +367,8 @@ class LlamaContext:
         self.model = model
         self.cfg = cfg
         # llama.cpp logs each buffer it allocates, on this thread: the cache's size is read there.
-        heard: list[bytes] = []
-        _heard.lines = heard
-        try:
+        with listening() as heard:
             self.ctx = lc.llama_init_from_model(model.model, params)
-        finally:
-            _heard.lines = None
         if not self.ctx:
             raise LoadError("unable to create a llama.cpp context (out of memory?)")
         self.mem = lc.llama_get_memory(self.ctx)

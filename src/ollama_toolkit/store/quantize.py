@@ -17,7 +17,7 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
 from ollama_toolkit import config
 from ollama_toolkit.api.errors import InternalError, unsupported_quantization
-from ollama_toolkit.engine.llama import init_backend
+from ollama_toolkit.engine.llama import listening
 from ollama_toolkit.store import gguf_meta
 
 # Quantization names (llama.cpp's llama_ftype) and the tensor type that dominates each.
@@ -57,22 +57,21 @@ def quantization_type(name: str) -> str:
 
 def quantize(source: Path, target: Path, type_name: str, progress: Callable[[float], None]) -> None:
     """Write `source` quantized to `type_name` at `target`, calling `progress(fraction)`."""
-    init_backend()
     ftype, _ = _TYPES[type_name]
     expected = _expected_size(source, type_name)
     params = lc.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = config.num_threads()
     result: list[int] = []
-    worker = threading.Thread(
-        target=lambda: result.append(
-            lc.llama_model_quantize(
+
+    def run() -> None:
+        with listening():  # llama.cpp's errors, if any, into our log
+            done = lc.llama_model_quantize(
                 str(source).encode(), str(target).encode(), ctypes.byref(params)
             )
-        ),
-        name="quantize",
-        daemon=True,
-    )
+        result.append(done)
+
+    worker = threading.Thread(target=run, name="quantize", daemon=True)
     worker.start()
     while worker.is_alive():
         worker.join(_POLL_S)
