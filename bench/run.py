@@ -554,7 +554,9 @@ def workloads(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 1.5 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repetitions (about 3 min on 2 cores)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="threads for every engine")
     parser.add_argument(
         "--only",
