@@ -20,7 +20,7 @@ from ollama_toolkit.engine.devices import (
     layers_to_offload,
     predicted_bytes,
 )
-from ollama_toolkit.engine.llama import _CACHE_BUFFER, _MODEL_BUFFER, _buffer_bytes
+from ollama_toolkit.engine.llama import _CACHE_BUFFER, _MODEL_BUFFER, _buffer_bytes, fits_on_gpu
 
 MIB = 1 << 20
 
@@ -85,6 +85,16 @@ def test_num_gpu_and_main_gpu_on_a_real_server(server, model):
         if not llama_cpp.llama_supports_gpu_offload() or num_gpu == 0:
             assert loaded.size_vram == 0
     assert len(answers) == 1, answers
+
+
+def test_whether_a_model_fits_on_its_gpu_is_asked_only_of_num_gpu_minus_one(seeded_store):
+    """The scheduler's question before it unloads models for GPU room: None (nothing to gain)
+    on a CPU build, or for a number of layers asked for; yes or no on a GPU build."""
+    gguf = next((seeded_store / "blobs").glob("sha256-a5fd*"))
+    assert fits_on_gpu(gguf, 0, 0, 4096) is None
+    assert fits_on_gpu(gguf, 12, 0, 4096) is None
+    fits = fits_on_gpu(gguf, -1, 0, 4096)
+    assert fits is None if not gpu_devices() else isinstance(fits, bool)
 
 
 def test_gpu_bytes_are_read_from_llama_cpps_buffer_lines():

@@ -15,6 +15,7 @@ import pytest
 
 from ollama_toolkit.api.errors import InvalidRequest, ModelLoadFailed, QueueFull
 from ollama_toolkit.api.options import Options, RunnerOptions
+from ollama_toolkit.engine.observer import EngineObserver, UnloadReason
 from ollama_toolkit.engine.runner import (
     DoneEvent,
     Event,
@@ -190,6 +191,83 @@ def test_a_busy_model_is_not_evicted_until_it_is_idle():
         await holder
         await loading_b
         assert loaded_names(sched) == {"b"}
+
+    asyncio.run(main())
+
+
+class FakeGpu(EngineObserver):
+    """A GPU of `capacity` bytes for fake runners: a model takes `vram[name]` of it while
+    loaded (0: a model kept on the CPU); `fits` is the scheduler's gpu_fit, and records the
+    models it was asked about."""
+
+    def __init__(self, capacity: int, vram: dict[str, int]) -> None:
+        self.capacity, self.vram = capacity, vram
+        self.asked: list[str] = []
+        self.unloads: list[tuple[str, str]] = []
+        self.sched = Scheduler(factory=self.runner, gpu_fit=self.fits, observer=self)
+        self.sched.max_loaded = 10  # room by count for all: only the GPU's decides
+
+    def runner(self, spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> FakeRunner:
+        made = FakeRunner(spec, load, num_parallel)
+        made.size_vram = min(self.vram[spec.name], self.capacity - self.used())
+        return made
+
+    def used(self) -> int:
+        return sum(x.runner.size_vram for x in self.sched.loaded)
+
+    def fits(self, spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> bool | None:
+        self.asked.append(spec.name)
+        return self.used() + self.vram[spec.name] <= self.capacity
+
+    def model_unloaded(self, name: str, reason: UnloadReason) -> None:
+        self.unloads.append((name, reason))
+
+
+def test_a_model_that_would_not_fit_on_the_gpu_unloads_idle_holders_lru_first():
+    async def main():
+        gpu = FakeGpu(100, {"a": 40, "b": 40, "cpu": 0, "c": 30, "d": 90})
+        sched = gpu.sched
+        for name in ("a", "b", "cpu"):
+            await use(sched, name)
+        assert gpu.asked == ["b", "cpu"]  # nothing to ask while no model holds GPU memory
+        await use(sched, "c")  # 80 + 30 > 100: a, the least recently used holder, goes
+        assert loaded_names(sched) == {"b", "cpu", "c"}
+        assert gpu.unloads == [("a", "gpu_memory")] and gpu.used() == 70
+        await use(sched, "d")  # 70 + 90: b, then c; the CPU model stays
+        assert loaded_names(sched) == {"cpu", "d"} and gpu.used() == 90
+        assert gpu.unloads[1:] == [("b", "gpu_memory"), ("c", "gpu_memory")]
+
+    asyncio.run(main())
+
+
+def test_pinned_and_busy_models_keep_their_gpu_memory_and_the_new_one_loads_anyway():
+    async def main():
+        gpu = FakeGpu(100, {"pinned": 50, "busy": 40, "new": 60})
+        sched = gpu.sched
+        await use(sched, "pinned", keep_alive=math.inf)
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            async with sched.lease(spec("busy"), options(), 300):
+                await release.wait()
+
+        holder = asyncio.create_task(hold())
+        await wait_for(lambda: "busy" in loaded_names(sched))
+        await use(sched, "new")  # does not fit, and nothing may be unloaded: partly offloaded
+        assert loaded_names(sched) == {"pinned", "busy", "new"} and gpu.unloads == []
+        release.set()
+        await holder
+
+    asyncio.run(main())
+
+
+def test_without_a_gpu_nothing_is_unloaded_for_room():
+    async def main():
+        sched = Scheduler(factory=FakeRunner, gpu_fit=lambda spec, load, n: None)
+        sched.max_loaded = 3
+        for name in ("a", "b", "c"):
+            await use(sched, name)
+        assert loaded_names(sched) == {"a", "b", "c"}
 
     asyncio.run(main())
 

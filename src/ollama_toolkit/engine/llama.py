@@ -19,7 +19,12 @@ import llama_cpp as lc
 import numpy as np
 
 from ollama_toolkit import config
-from ollama_toolkit.engine.devices import gpu_devices, layers_to_offload, predicted_bytes
+from ollama_toolkit.engine.devices import (
+    GpuDevice,
+    gpu_devices,
+    layers_to_offload,
+    predicted_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +323,27 @@ def offloaded_layers(path: Path, num_gpu: int, main_gpu: int, num_ctx: int) -> i
     gpus = gpu_devices()
     if not gpus or num_gpu >= 0:
         return num_gpu if gpus and num_gpu > 0 else 0
-    device = gpus[main_gpu] if 0 <= main_gpu < len(gpus) else gpus[0]
+    n_layer, footprint = _footprint(path, num_ctx)
+    return layers_to_offload(num_gpu, n_layer, footprint, _device(gpus, main_gpu).free)
+
+
+def fits_on_gpu(path: Path, num_gpu: int, main_gpu: int, num_ctx: int) -> bool | None:
+    """Whether `num_gpu` -1 would put every layer on `main_gpu` now; None where freeing GPU
+    memory could change nothing (no GPU, or a number of layers asked for)."""
+    gpus = gpu_devices()
+    if not gpus or num_gpu >= 0:
+        return None
+    n_layer, footprint = _footprint(path, num_ctx)
+    free = _device(gpus, main_gpu).free
+    return layers_to_offload(num_gpu, n_layer, footprint, free) > n_layer  # the output layer too
+
+
+def _device(gpus: list[GpuDevice], main_gpu: int) -> GpuDevice:
+    return gpus[main_gpu] if 0 <= main_gpu < len(gpus) else gpus[0]
+
+
+def _footprint(path: Path, num_ctx: int) -> tuple[int, int]:
+    """The model's layers and Ollama's estimate of its GPU footprint, from its metadata."""
     meta = LlamaModel(path, vocab_only=True)
     try:
         arch = meta.arch
@@ -329,7 +354,7 @@ def offloaded_layers(path: Path, num_gpu: int, main_gpu: int, num_ctx: int) -> i
         )
     finally:
         meta.close()
-    return layers_to_offload(num_gpu, n_layer, footprint, device.free)
+    return n_layer, footprint
 
 
 class LlamaContext:

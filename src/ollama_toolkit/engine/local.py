@@ -11,6 +11,7 @@ import numpy as np
 
 from ollama_toolkit.api.errors import InvalidRequest, does_not_support
 from ollama_toolkit.api.options import Options, RunnerOptions
+from ollama_toolkit.engine import llama
 from ollama_toolkit.engine.decoder import Decoder, GenerationRequest
 from ollama_toolkit.engine.embedder import Embedder
 from ollama_toolkit.engine.grammar import grammar_for_format
@@ -26,6 +27,12 @@ from ollama_toolkit.engine.runner import (
     PromptChunk,
     Vocab,
 )
+
+
+def fits_on_gpu(spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> bool | None:
+    """Whether the model would load whole on its GPU now, as the Decoder would size it (see
+    engine/llama.py `fits_on_gpu`); None where freeing GPU memory would change nothing."""
+    return llama.fits_on_gpu(spec.path, load.num_gpu, load.main_gpu, load.num_ctx * num_parallel)
 
 
 class LocalRunner:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-UnloadReason = Literal["lru", "keep_alive", "reload", "unload_request", "shutdown"]
-"""Why a model was unloaded: evicted as least recently used, its keep-alive expired, reloaded
-with other load-time options, unloaded on request (keep_alive 0), or the server stopping."""
+UnloadReason = Literal["lru", "gpu_memory", "keep_alive", "reload", "unload_request", "shutdown"]
+"""Why a model was unloaded: evicted as least recently used, evicted for another model's room on
+a GPU, its keep-alive expired, reloaded with other load-time options, unloaded on request
+(keep_alive 0), or the server stopping."""
 
 
 class EngineObserver:

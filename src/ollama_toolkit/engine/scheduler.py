@@ -3,7 +3,9 @@
 Loading runs off the event loop. A request whose num_ctx fits what the loaded model already
 holds is served without a reload; a larger need, or another load-time option, reloads once the
 model's in-flight requests are done. Beyond OLLAMA_MAX_LOADED_MODELS the least recently used
-idle model is evicted (never one pinned with a negative keep_alive).
+idle model is evicted (never one pinned with a negative keep_alive); so is an idle model that
+holds GPU memory, least recently used first, while the model to load would not fit whole on
+its GPU (as Ollama's scheduler makes room on a GPU).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from ollama_toolkit import config
@@ -63,16 +65,32 @@ def _local_runner(
     return LocalRunner(spec, load, num_parallel, observer)
 
 
+def _local_gpu_fit(spec: ModelSpec, load: RunnerOptions, num_parallel: int) -> bool | None:
+    from ollama_toolkit.engine.local import fits_on_gpu
+
+    return fits_on_gpu(spec, load, num_parallel)
+
+
+GpuFit = Callable[[ModelSpec, RunnerOptions, int], bool | None]
+"""(model, resolved load-time options, slots) → would it load whole on its GPU now; None where
+freeing GPU memory would change nothing (no GPU, a number of layers asked for). Blocking."""
+
+
 class Scheduler:
     """`observer` hears of loads, unloads, refusals and (through the default factory's runners)
     finished generations; a `factory` of one's own reports generations only if it is given the
-    observer itself."""
+    observer itself. `gpu_fit` tells whether a model would fit whole on its GPU (the local
+    engine's estimate by default; none with a factory of one's own unless given)."""
 
     def __init__(
-        self, factory: RunnerFactory | None = None, observer: EngineObserver = NO_OBSERVER
+        self,
+        factory: RunnerFactory | None = None,
+        observer: EngineObserver = NO_OBSERVER,
+        gpu_fit: GpuFit | None = None,
     ) -> None:
         self.observer = observer
         self._factory = factory or functools.partial(_local_runner, observer=observer)
+        self._gpu_fit = gpu_fit or (_local_gpu_fit if factory is None else None)
         self._loaded: dict[str, Loaded] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending = 0
@@ -120,6 +138,7 @@ class Scheduler:
                 load_ns = 0
                 if loaded is None:
                     await self._make_room()
+                    await self._make_gpu_room(spec, opts.runner.resolved())
                     t0 = time.perf_counter()
                     loaded = await self._load(spec, opts, keep_alive)
                     load_ns = int((time.perf_counter() - t0) * 1e9)
@@ -212,6 +231,27 @@ class Scheduler:
                 self.max_loaded,
             )
             await self._unload(victim, "lru")
+
+    async def _make_gpu_room(self, spec: ModelSpec, load: RunnerOptions) -> None:
+        """While the model would not fit whole on its GPU, unload the least recently used idle
+        model that holds GPU memory (none pinned). Nothing to read when none holds any."""
+        if self._gpu_fit is None:
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            holders = [
+                x
+                for x in self._loaded.values()
+                if x.in_flight == 0 and not x.pinned and x.runner.size_vram > 0
+            ]
+            if not holders:
+                return
+            fits = await loop.run_in_executor(None, self._gpu_fit, spec, load, self.num_parallel)
+            if fits is not False:
+                return
+            victim = min(holders, key=lambda x: x.last_used)
+            log.info("evicting %s: %s needs its GPU memory", victim.spec.name, spec.name)
+            await self._unload(victim, "gpu_memory")
 
     async def _unload(self, loaded: Loaded, reason: UnloadReason, wait: bool = False) -> None:
         if wait and loaded.in_flight > 0:

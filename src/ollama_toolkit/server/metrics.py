@@ -208,7 +208,8 @@ class Metrics(EngineObserver):
         )
         self.unloads = Counter(
             "ollama_model_unloads",
-            "Models unloaded, by reason: lru, keep_alive, reload, unload_request, shutdown",
+            "Models unloaded, by reason: lru, gpu_memory, keep_alive, reload, unload_request,"
+            " shutdown",
             ["model", "reason"],
             registry=r,
         )
