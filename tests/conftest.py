@@ -42,7 +42,8 @@ def wait_until(
     measures no speed."""
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, what() if callable(what) else what
+        if time.monotonic() > deadline:
+            pytest.fail(what() if callable(what) else what)
         time.sleep(0.1)
 
 

@@ -108,9 +108,12 @@ async def use(sched: Scheduler, name: str, keep_alive: float = 300.0, **runner: 
 
 
 async def wait_for(condition, timeout: float = 5.0) -> None:
+    """Poll until `condition()` holds; the timeout only bounds the wait (as conftest's
+    wait_until)."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "condition never held"
+        if time.monotonic() > deadline:
+            pytest.fail("condition never held")
         await asyncio.sleep(0.01)
 
 

@@ -367,25 +367,31 @@ class Decoder:
                 if n > shared:
                     donor, shared, donor_cp = other, n, cp
         if donor is not slot and shared - own >= _MIN_SHARED_PREFIX:
-            ctx.seq_rm(slot.seq, -1, -1)
-            slot.checkpoints = []
+            self._forget(slot)
             ctx.seq_cp(donor.seq, slot.seq, 0, shared)
             if ctx.n_swa:
                 window = donor_cp.data if donor_cp is not None else ctx.swa_state(slot.seq)
                 if window is None or not ctx.set_swa_state(slot.seq, window):
-                    ctx.seq_rm(slot.seq, -1, -1)
+                    self._forget(slot)
                     return 0
             return shared
-        if not ctx.seq_rm(slot.seq, own, -1):
-            ctx.seq_rm(slot.seq, -1, -1)
-            slot.checkpoints = []
-            return 0
-        slot.checkpoints = [c for c in slot.checkpoints if c.n_tokens <= own]
-        if own_cp is not None and not ctx.set_swa_state(slot.seq, own_cp.data):
-            ctx.seq_rm(slot.seq, -1, -1)
-            slot.checkpoints = []
-            return 0
-        return own
+        return self._truncate(slot, own, own_cp)
+
+    def _truncate(self, slot: _Slot, n: int, checkpoint: _Checkpoint | None) -> int:
+        """Keep the cells of the first `n` cached tokens of `slot`'s sequence, its window
+        restored from `checkpoint` when _usable gave one; return n, or 0 with the sequence
+        emptied when llama.cpp cannot."""
+        if self.ctx.seq_rm(slot.seq, n, -1):
+            slot.checkpoints = [c for c in slot.checkpoints if c.n_tokens <= n]
+            if checkpoint is None or self.ctx.set_swa_state(slot.seq, checkpoint.data):
+                return n
+        self._forget(slot)
+        return 0
+
+    def _forget(self, slot: _Slot) -> None:
+        """Empty the slot's sequence, and its checkpoints with it."""
+        self.ctx.seq_rm(slot.seq, -1, -1)
+        slot.checkpoints = []
 
     def _usable(self, slot: _Slot, n: int) -> tuple[int, _Checkpoint | None]:
         """How much of the first `n` cached tokens of `slot` can be reused, and the checkpoint
@@ -553,9 +559,8 @@ class Decoder:
                 self.projector.prefill(self.ctx, image, slot.n_past, slot.seq)
             except Exception as e:
                 log.exception("image prefill failed")
-                self.ctx.seq_rm(slot.seq, -1, -1)
+                self._forget(slot)
                 slot.cached = []
-                slot.checkpoints = []
                 self._emit(req, ErrorEvent(f"llama runner error: {e}"))
                 self._release(slot)
                 return
@@ -719,12 +724,7 @@ class Decoder:
             rest = slot.cached[keep + discard :]
             if any(t < 0 for t in rest):  # images are evaluated from the prompt's offsets only
                 return False
-            n, checkpoint = self._usable(slot, keep)
-            self.ctx.seq_rm(slot.seq, n, -1)
-            slot.checkpoints = [c for c in slot.checkpoints if c.n_tokens <= n]
-            if checkpoint is not None and not self.ctx.set_swa_state(slot.seq, checkpoint.data):
-                self.ctx.seq_rm(slot.seq, -1, -1)
-                slot.checkpoints, n = [], 0
+            n = self._truncate(slot, *self._usable(slot, keep))
             kept = slot.cached[:keep] + rest
             slot.cached, slot.pending = kept[:n], kept[n:]
             return True

@@ -323,8 +323,7 @@ def offloaded_layers(path: Path, num_gpu: int, main_gpu: int, num_ctx: int) -> i
     gpus = gpu_devices()
     if not gpus or num_gpu >= 0:
         return num_gpu if gpus and num_gpu > 0 else 0
-    n_layer, footprint = _footprint(path, num_ctx)
-    return layers_to_offload(num_gpu, n_layer, footprint, _device(gpus, main_gpu).free)
+    return _fitting_layers(path, gpus, main_gpu, num_ctx)[0]
 
 
 def fits_on_gpu(path: Path, num_gpu: int, main_gpu: int, num_ctx: int) -> bool | None:
@@ -333,17 +332,16 @@ def fits_on_gpu(path: Path, num_gpu: int, main_gpu: int, num_ctx: int) -> bool |
     gpus = gpu_devices()
     if not gpus or num_gpu >= 0:
         return None
-    n_layer, footprint = _footprint(path, num_ctx)
-    free = _device(gpus, main_gpu).free
-    return layers_to_offload(num_gpu, n_layer, footprint, free) > n_layer  # the output layer too
+    fitting, layers = _fitting_layers(path, gpus, main_gpu, num_ctx)
+    return fitting == layers
 
 
-def _device(gpus: list[GpuDevice], main_gpu: int) -> GpuDevice:
-    return gpus[main_gpu] if 0 <= main_gpu < len(gpus) else gpus[0]
-
-
-def _footprint(path: Path, num_ctx: int) -> tuple[int, int]:
-    """The model's layers and Ollama's estimate of its GPU footprint, from its metadata."""
+def _fitting_layers(
+    path: Path, gpus: list[GpuDevice], main_gpu: int, num_ctx: int
+) -> tuple[int, int]:
+    """How many of the model's layers (the output layer counted, as llama.cpp does) fit in
+    `main_gpu`'s free memory now, by Ollama's estimate of its footprint; and how many it has."""
+    device = gpus[main_gpu] if 0 <= main_gpu < len(gpus) else gpus[0]
     meta = LlamaModel(path, vocab_only=True)
     try:
         arch = meta.arch
@@ -354,7 +352,7 @@ def _footprint(path: Path, num_ctx: int) -> tuple[int, int]:
         )
     finally:
         meta.close()
-    return n_layer, footprint
+    return layers_to_offload(-1, n_layer, footprint, device.free), n_layer + 1
 
 
 class LlamaContext:
@@ -501,9 +499,6 @@ class LlamaContext:
         """The first position the sequence holds (in a window-sized cache, the oldest cell its
         sliding-window layers kept; all positions from there on are held); -1 when empty."""
         return int(lc.llama_memory_seq_pos_min(self.mem, seq))
-
-    def seq_pos_max(self, seq: int) -> int:
-        return int(lc.llama_memory_seq_pos_max(self.mem, seq))
 
     def swa_state(self, seq: int) -> ctypes.Array[ctypes.c_uint8] | None:
         """A copy of the sequence's sliding-window cells that its last position still attends
